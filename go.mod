@@ -1,0 +1,3 @@
+module github.com/dpopkit/dpop
+
+go 1.26

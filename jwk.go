@@ -1,0 +1,334 @@
+package dpop
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+)
+
+// JWK handling (RFC 7517, RFC 7518 §6, RFC 8037) and RFC 7638 thumbprints.
+//
+// Every key is decoded strictly: base64url without padding and with zero
+// unused bits, EC coordinates of exactly the curve's length, RSA integers
+// without leading zero octets. A key therefore has exactly one encoding,
+// and the thumbprint computed from the members as sent is the thumbprint of
+// the key (checklist T-05).
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// b64Alphabet[c] is true for the characters of base64url.
+var b64Alphabet = func() (t [256]bool) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'] = true
+	t['_'] = true
+	return t
+}()
+
+func isB64(s []byte) bool {
+	for _, c := range s {
+		if !b64Alphabet[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeB64 strictly decodes unpadded base64url. The alphabet is checked
+// first because the standard decoder skips CR and LF even in strict mode.
+func decodeB64(s []byte) ([]byte, bool) {
+	if !isB64(s) {
+		return nil, false
+	}
+	out := make([]byte, b64.DecodedLen(len(s)))
+	n, err := b64.Decode(out, s)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}
+
+// jwkFields are the members of a JWK this package reads. Private members
+// are only recorded as present (priv) unless the caller asked for them.
+type jwkFields struct {
+	kty, crv, x, y, n, e, alg []byte
+	d, p, q, dp, dq, qi, k    []byte
+	priv                      bool // any private or symmetric member seen
+}
+
+// readJWK reads a JWK object from r. Unknown members are validated and
+// ignored, including case variants such as "D" (only exact names count).
+func readJWK(r *jsonReader, f *jwkFields) error {
+	return r.object(func(name []byte) error {
+		var dst *[]byte
+		switch string(name) {
+		case "kty":
+			dst = &f.kty
+		case "crv":
+			dst = &f.crv
+		case "x":
+			dst = &f.x
+		case "y":
+			dst = &f.y
+		case "n":
+			dst = &f.n
+		case "e":
+			dst = &f.e
+		case "alg":
+			dst = &f.alg
+		case "d":
+			dst = &f.d
+		case "p":
+			dst = &f.p
+		case "q":
+			dst = &f.q
+		case "dp":
+			dst = &f.dp
+		case "dq":
+			dst = &f.dq
+		case "qi":
+			dst = &f.qi
+		case "k":
+			dst = &f.k
+		case "oth":
+			f.priv = true
+			return r.skip()
+		default:
+			return r.skip()
+		}
+		switch string(name) {
+		case "d", "p", "q", "dp", "dq", "qi", "k":
+			f.priv = true
+		}
+		v, err := r.strBytes()
+		if err != nil {
+			return err
+		}
+		*dst = v
+		return nil
+	})
+}
+
+// publicKey is a parsed, validated public key with its thumbprint.
+type publicKey struct {
+	family keyFamily
+	crv    string // EC and OKP
+	key    crypto.PublicKey
+	ec     *ecdsa.PublicKey
+	ed     ed25519.PublicKey
+	rsa    *rsa.PublicKey
+	jwk    []byte // canonical public JWK: the RFC 7638 hash input
+	jkt    string
+}
+
+var (
+	errJWKKty   = errors.New("unsupported kty")
+	errJWKCrv   = errors.New("unsupported crv")
+	errJWKValue = errors.New("member is not strict base64url of the right length")
+	errJWKRSA   = errors.New("RSA key outside the accepted size or exponent bounds")
+	errJWKPoint = errors.New("point is not on the curve")
+	errJWKField = errors.New("missing member")
+)
+
+func curveByName(crv string) (elliptic.Curve, int, bool) {
+	switch crv {
+	case "P-256":
+		return elliptic.P256(), 32, true
+	case "P-384":
+		return elliptic.P384(), 48, true
+	case "P-521":
+		return elliptic.P521(), 66, true
+	}
+	return nil, 0, false
+}
+
+// parsePublic builds the public key described by f. It does not look at
+// private members; callers decide what their presence means.
+func parsePublic(f *jwkFields) (*publicKey, error) {
+	switch string(f.kty) {
+	case "EC":
+		crv := string(f.crv)
+		curve, size, ok := curveByName(crv)
+		if !ok {
+			return nil, errJWKCrv
+		}
+		if f.x == nil || f.y == nil {
+			return nil, errJWKField
+		}
+		if len(f.x) != b64.EncodedLen(size) || len(f.y) != b64.EncodedLen(size) {
+			return nil, errJWKValue
+		}
+		var pt [1 + 2*66]byte
+		pt[0] = 4
+		x, ok1 := decodeB64(f.x)
+		y, ok2 := decodeB64(f.y)
+		if !ok1 || !ok2 || len(x) != size || len(y) != size {
+			return nil, errJWKValue
+		}
+		copy(pt[1:], x)
+		copy(pt[1+size:], y)
+		pub, err := ecdsa.ParseUncompressedPublicKey(curve, pt[:1+2*size])
+		if err != nil {
+			return nil, errJWKPoint
+		}
+		jwk := make([]byte, 0, 40+len(crv)+len(f.x)+len(f.y))
+		jwk = append(jwk, `{"crv":"`...)
+		jwk = append(jwk, crv...)
+		jwk = append(jwk, `","kty":"EC","x":"`...)
+		jwk = append(jwk, f.x...)
+		jwk = append(jwk, `","y":"`...)
+		jwk = append(jwk, f.y...)
+		jwk = append(jwk, `"}`...)
+		return newPublicKey(&publicKey{family: familyEC, crv: crv, key: pub, ec: pub, jwk: jwk}), nil
+	case "OKP":
+		if string(f.crv) != "Ed25519" {
+			return nil, errJWKCrv
+		}
+		if f.x == nil {
+			return nil, errJWKField
+		}
+		x, ok := decodeB64(f.x)
+		if !ok || len(x) != ed25519.PublicKeySize {
+			return nil, errJWKValue
+		}
+		pub := ed25519.PublicKey(x)
+		jwk := make([]byte, 0, 40+len(f.x))
+		jwk = append(jwk, `{"crv":"Ed25519","kty":"OKP","x":"`...)
+		jwk = append(jwk, f.x...)
+		jwk = append(jwk, `"}`...)
+		return newPublicKey(&publicKey{family: familyOKP, crv: "Ed25519", key: pub, ed: pub, jwk: jwk}), nil
+	case "RSA":
+		if f.n == nil || f.e == nil {
+			return nil, errJWKField
+		}
+		// Size caps before decoding anything: at most MaxRSABits of modulus
+		// and four octets of exponent.
+		if len(f.n) > b64.EncodedLen(MaxRSABits/8) || len(f.e) > b64.EncodedLen(4) {
+			return nil, errJWKRSA
+		}
+		n, ok1 := decodeB64(f.n)
+		e, ok2 := decodeB64(f.e)
+		if !ok1 || !ok2 || len(n) == 0 || len(e) == 0 || n[0] == 0 || e[0] == 0 {
+			return nil, errJWKValue
+		}
+		var ev uint64
+		for _, c := range e {
+			ev = ev<<8 | uint64(c)
+		}
+		if ev < 3 || ev > 1<<31-1 || ev&1 == 0 {
+			return nil, errJWKRSA
+		}
+		N := new(big.Int).SetBytes(n)
+		if bits := N.BitLen(); bits < MinRSABits || bits > MaxRSABits || N.Bit(0) == 0 {
+			return nil, errJWKRSA
+		}
+		pub := &rsa.PublicKey{N: N, E: int(ev)}
+		jwk := make([]byte, 0, 32+len(f.n)+len(f.e))
+		jwk = append(jwk, `{"e":"`...)
+		jwk = append(jwk, f.e...)
+		jwk = append(jwk, `","kty":"RSA","n":"`...)
+		jwk = append(jwk, f.n...)
+		jwk = append(jwk, `"}`...)
+		return newPublicKey(&publicKey{family: familyRSA, key: pub, rsa: pub, jwk: jwk}), nil
+	}
+	return nil, errJWKKty
+}
+
+func newPublicKey(p *publicKey) *publicKey {
+	sum := sha256.Sum256(p.jwk)
+	p.jkt = base64.RawURLEncoding.EncodeToString(sum[:])
+	return p
+}
+
+// fits reports whether the key can verify signatures of algorithm a.
+func (p *publicKey) fits(a Algorithm) bool {
+	info, ok := a.info()
+	if !ok || info.family != p.family {
+		return false
+	}
+	if p.family == familyRSA {
+		return true
+	}
+	return info.crv == p.crv
+}
+
+// publicKeyFromCrypto converts a Go public key to its canonical JWK form.
+func publicKeyFromCrypto(pub crypto.PublicKey) (*publicKey, error) {
+	var f jwkFields
+	enc := func(b []byte) []byte {
+		out := make([]byte, b64.EncodedLen(len(b)))
+		b64.Encode(out, b)
+		return out
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		var crv string
+		switch k.Curve {
+		case elliptic.P256():
+			crv = "P-256"
+		case elliptic.P384():
+			crv = "P-384"
+		case elliptic.P521():
+			crv = "P-521"
+		default:
+			return nil, errJWKCrv
+		}
+		_, size, _ := curveByName(crv)
+		b, err := k.Bytes()
+		if err != nil {
+			return nil, errJWKPoint
+		}
+		f.kty, f.crv = []byte("EC"), []byte(crv)
+		f.x, f.y = enc(b[1:1+size]), enc(b[1+size:])
+	case ed25519.PublicKey:
+		f.kty, f.crv, f.x = []byte("OKP"), []byte("Ed25519"), enc(k)
+	case *rsa.PublicKey:
+		if k.N == nil {
+			return nil, errJWKRSA
+		}
+		e := big.NewInt(int64(k.E)).Bytes()
+		f.kty, f.n, f.e = []byte("RSA"), enc(k.N.Bytes()), enc(e)
+	default:
+		return nil, errJWKKty
+	}
+	return parsePublic(&f)
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint (the jkt) of a public
+// or private JWK. The key is validated as strictly as a proof's jwk.
+func Thumbprint(jwk []byte) (string, error) {
+	if len(jwk) > maxJWKSize {
+		return "", fmt.Errorf("%w: JWK too large", ErrInvalidJWK)
+	}
+	var f jwkFields
+	r := jsonReader{data: jwk}
+	if err := readJWK(&r, &f); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidJWK, err)
+	}
+	if err := r.end(); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidJWK, err)
+	}
+	p, err := parsePublic(&f)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidJWK, err)
+	}
+	return p.jkt, nil
+}
+
+// maxJWKSize bounds a JWK document given to this package (an RSA 4096 private
+// JWK is about 3.3 KiB).
+const maxJWKSize = 16 << 10
