@@ -35,7 +35,7 @@ var (
 	ErrUnsupportedAlg     = errors.New("dpop: alg is not allowed")
 	ErrCrit               = errors.New("dpop: crit lists an extension that is not understood")
 	ErrMissingJWK         = errors.New("dpop: header has no jwk")
-	ErrInvalidJWK         = errors.New("dpop: jwk is not a valid public key")
+	ErrInvalidJWK         = errors.New("dpop: invalid JWK")
 	ErrPrivateKey         = errors.New("dpop: jwk contains private key material")
 	ErrAlgKeyMismatch     = errors.New("dpop: alg does not fit the jwk")
 	ErrInvalidClaims      = errors.New("dpop: malformed claims")

@@ -540,7 +540,7 @@ func TestHMACNonceConcurrent(t *testing.T) {
 	errs := make(chan error, 64)
 	for range 8 {
 		wg.Go(func() {
-			for range 300 {
+			for range 1000 {
 				n, err := s.Nonce(ctx)
 				if err != nil {
 					errs <- err
@@ -561,7 +561,6 @@ func TestHMACNonceConcurrent(t *testing.T) {
 	}
 	for i := range 2 {
 		wg.Go(func() {
-			time.Sleep(time.Millisecond)
 			if err := s.Rotate(nonceTestSecret(byte(10 + i))); err != nil {
 				errs <- err
 			}

@@ -149,8 +149,13 @@ func (s *MemoryReplayStore) Seen(ctx context.Context, key ReplayKey, expires tim
 	// random; the map hashes the whole key with its own seed.
 	sh := &s.shards[key[0]&s.mask]
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	seen, err := sh.seen(key, exp, now, s.shardCap)
+	sh.mu.Unlock()
+	return seen, err
+}
 
+// seen is Seen within one shard, whose lock the caller holds.
+func (sh *replayShard) seen(key ReplayKey, exp, now int64, shardCap int) (bool, error) {
 	if e, ok := sh.m[key]; ok {
 		if e > now {
 			return true, nil
@@ -170,10 +175,10 @@ func (s *MemoryReplayStore) Seen(ctx context.Context, key ReplayKey, expires tim
 	if n := len(sh.m); sh.minExp <= now &&
 		(n >= sh.nextSweepLen ||
 			sh.lastSweep <= now-int64(replaySweepInterval) ||
-			n >= s.shardCap && sh.lastSweep <= now-int64(replayFullSweepGap)) {
+			n >= shardCap && sh.lastSweep <= now-int64(replayFullSweepGap)) {
 		sh.sweep(now)
 	}
-	if len(sh.m) >= s.shardCap {
+	if len(sh.m) >= shardCap {
 		return false, errReplayFull
 	}
 	sh.m[key] = exp

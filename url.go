@@ -40,6 +40,7 @@ const (
 	classUpper                  // "A"-"Z"
 )
 
+// urlClass maps each byte to its character classes.
 var urlClass = func() (t [256]uint8) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] |= classUnreserved

@@ -253,6 +253,30 @@ func TestNormalizeURLNoAllocation(t *testing.T) {
 	}
 }
 
+// TestNormalizeURLDotSegments compares every path built from a few tokens
+// with the reference algorithm.
+func TestNormalizeURLDotSegments(t *testing.T) {
+	tokens := []string{"/", ".", "a", "%2e", "%2F"}
+	var walk func(path string, depth int)
+	walk = func(path string, depth int) {
+		in := "https://h/" + path
+		got, err := NormalizeURL(in)
+		if err != nil {
+			t.Fatalf("NormalizeURL(%q): %v", in, err)
+		}
+		if want := "https://h" + refNormalPath("/"+path); got != want {
+			t.Fatalf("NormalizeURL(%q) = %q, want %q", in, got, want)
+		}
+		if depth == 0 {
+			return
+		}
+		for _, tok := range tokens {
+			walk(path+tok, depth-1)
+		}
+	}
+	walk("", 6)
+}
+
 func TestJoinURL(t *testing.T) {
 	for _, tc := range []struct {
 		base, path, want string
@@ -325,6 +349,15 @@ func FuzzNormalizeURL(f *testing.F) {
 		if err != nil || again != got {
 			t.Fatalf("not idempotent: NormalizeURL(%q) = %q, NormalizeURL of that = %q, %v", in, got, again, err)
 		}
+		// The zero-allocation shortcut gives what building the result would.
+		var p urlParts
+		if err := scanURL(in, &p); err != nil || p.build() != got {
+			t.Fatalf("NormalizeURL(%q) = %q, but the built form differs (%v)", in, got, err)
+		}
+		// The path matches the literal algorithm of RFC 3986 §5.2.4.
+		if want, gotPath := refNormalPath(splitPath(in)), splitPath(got); gotPath != want {
+			t.Fatalf("NormalizeURL(%q) = %q: path %q, reference gives %q", in, got, gotPath, want)
+		}
 		// The standard parser agrees on the shape of the result.
 		u, err := url.Parse(got)
 		if err != nil {
@@ -334,6 +367,82 @@ func FuzzNormalizeURL(f *testing.F) {
 			t.Fatalf("net/url reads NormalizeURL(%q) = %q as %#v", in, got, u)
 		}
 	})
+}
+
+// splitPath returns the path of s, an absolute URI with an authority.
+func splitPath(s string) string {
+	s = s[strings.Index(s, "://")+3:]
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[i:]
+	}
+	return ""
+}
+
+// refNormalPath is a plain reference for the path normalisation of
+// NormalizeURL: percent-encodings are rewritten octet by octet, then the
+// remove_dot_segments steps of RFC 3986 §5.2.4 are followed as written, on
+// strings.
+func refNormalPath(path string) string {
+	const unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+	var enc strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] != '%' {
+			enc.WriteByte(path[i])
+			continue
+		}
+		var v byte
+		for _, h := range strings.ToUpper(path[i+1 : i+3]) {
+			v = v<<4 | byte(strings.IndexRune("0123456789ABCDEF", h))
+		}
+		if strings.IndexByte(unreserved, v) >= 0 {
+			enc.WriteByte(v)
+		} else {
+			enc.WriteString("%" + strings.ToUpper(path[i+1:i+3]))
+		}
+		i += 2
+	}
+	in, out := enc.String(), ""
+	dropLast := func() {
+		out = out[:max(strings.LastIndexByte(out, '/'), 0)]
+	}
+	for in != "" {
+		switch {
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"):
+			in = in[3:]
+			dropLast()
+		case in == "/..":
+			in = "/"
+			dropLast()
+		case in == "." || in == "..":
+			in = ""
+		default:
+			start := 0
+			if in[0] == '/' {
+				start = 1
+			}
+			end := len(in)
+			if i := strings.IndexByte(in[start:], '/'); i >= 0 {
+				end = start + i
+			}
+			out += in[:end]
+			in = in[end:]
+		}
+	}
+	if out == "" {
+		return "/"
+	}
+	return out
 }
 
 var benchSink string
