@@ -124,20 +124,22 @@ func (k *Key) Public() crypto.PublicKey { return k.pub.key }
 // PublicJWK returns the public key as a JWK with the required members only.
 func (k *Key) PublicJWK() []byte { return append([]byte(nil), k.pub.jwk...) }
 
-// String returns a description without private material.
-func (k *Key) String() string {
-	if k == nil {
-		return "dpop.Key(nil)"
+// String returns a description without private material. It and Format
+// and MarshalJSON have value receivers so that a Key held by value is
+// redacted too.
+func (k Key) String() string {
+	if k.pub == nil {
+		return "dpop.Key{}"
 	}
 	return "dpop.Key{alg=" + string(k.alg) + ", jkt=" + k.pub.jkt + "}"
 }
 
 // Format makes every fmt verb, %#v and %+v included, print [Key.String].
-func (k *Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+func (k Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // MarshalJSON fails, so that a Key inside a struct is never written out by
 // accident, neither with its private part nor silently without it.
-func (k *Key) MarshalJSON() ([]byte, error) {
+func (k Key) MarshalJSON() ([]byte, error) {
 	return nil, errors.New("dpop: a Key is not marshalled implicitly; use MarshalPrivateJWK or PublicJWK")
 }
 
@@ -159,18 +161,30 @@ func (k *Key) MarshalPrivateJWK() ([]byte, error) {
 	case ed25519.PrivateKey:
 		members = [][2]string{{"d", enc(s.Seed())}}
 	case *rsa.PrivateKey:
-		if len(s.Primes) != 2 {
-			return nil, fmt.Errorf("%w: multi-prime RSA", ErrKeyNotExportable)
+		if len(s.Primes) != 2 || s.D == nil {
+			return nil, fmt.Errorf("%w: only two-prime RSA keys are exported", ErrKeyNotExportable)
 		}
-		s.Precompute()
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("dpop: exporting an invalid RSA key: %w", err)
+		}
+		// The CRT values are computed here rather than with Precompute,
+		// which would write to a signer other goroutines may be using.
+		p, q := s.Primes[0], s.Primes[1]
+		one := big.NewInt(1)
+		dp := new(big.Int).Mod(s.D, new(big.Int).Sub(p, one))
+		dq := new(big.Int).Mod(s.D, new(big.Int).Sub(q, one))
+		qi := new(big.Int).ModInverse(q, p)
+		if qi == nil {
+			return nil, fmt.Errorf("%w: invalid RSA primes", ErrKeyNotExportable)
+		}
 		n := (s.N.BitLen() + 7) / 8
 		members = [][2]string{
 			{"d", pad(s.D, n)},
-			{"p", enc(s.Primes[0].Bytes())},
-			{"q", enc(s.Primes[1].Bytes())},
-			{"dp", enc(s.Precomputed.Dp.Bytes())},
-			{"dq", enc(s.Precomputed.Dq.Bytes())},
-			{"qi", enc(s.Precomputed.Qinv.Bytes())},
+			{"p", enc(p.Bytes())},
+			{"q", enc(q.Bytes())},
+			{"dp", enc(dp.Bytes())},
+			{"dq", enc(dq.Bytes())},
+			{"qi", enc(qi.Bytes())},
 		}
 	default:
 		return nil, ErrKeyNotExportable

@@ -682,7 +682,7 @@ func TestKeyRedaction(t *testing.T) {
 			for _, verb := range []string{"%v", "%+v", "%#v", "%x"} {
 				check("Sprintf("+verb+", hidden)", fmt.Sprintf(verb, hidden), false)
 			}
-			if s := fmt.Sprint((*Key)(nil)); s != "dpop.Key(nil)" {
+			if s := fmt.Sprint((*Key)(nil)); s != "dpop.Key(nil)" && s != "<nil>" {
 				t.Errorf("Sprint(nil *Key) = %q", s)
 			}
 
@@ -725,7 +725,7 @@ func TestKeyRedactionByValue(t *testing.T) {
 				} {
 					for _, s := range secrets {
 						if strings.Contains(out, s) {
-							t.Errorf("%s reveals private material: %.200q...", what, out)
+							t.Errorf("%s reveals private material (%d-byte output)", what, len(out))
 							break
 						}
 					}
@@ -972,4 +972,151 @@ func TestThumbprint(t *testing.T) {
 			t.Errorf("%s: Thumbprint = %q, %v; want ErrInvalidJWK", tc.name, got, err)
 		}
 	}
+}
+
+// ktHandBuiltRSA returns a copy of ktRSA as an application might build it
+// from its parts: without precomputed CRT values.
+func ktHandBuiltRSA() *rsa.PrivateKey {
+	k := ktRSA()
+	return &rsa.PrivateKey{
+		PublicKey: rsa.PublicKey{N: new(big.Int).Set(k.N), E: k.E},
+		D:         new(big.Int).Set(k.D),
+		Primes:    []*big.Int{new(big.Int).Set(k.Primes[0]), new(big.Int).Set(k.Primes[1])},
+	}
+}
+
+// A Key is documented as immutable and safe for concurrent use. Run with
+// -race: MarshalPrivateJWK must not write to the signer while other
+// goroutines sign or export with it.
+func TestKeyConcurrentUse(t *testing.T) {
+	handBuilt, err := NewKey(ktHandBuiltRSA(), RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ref is a Key on the same material whose export gives the expected
+	// value, so that k itself is first used concurrently.
+	handBuiltRef, err := NewKey(ktHandBuiltRSA(), RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opaque := ktMustNewKey(t, &ktOpaqueSigner{inner: ktMustGenerateEC(t)}, ES256)
+	cases := []struct {
+		name   string
+		k, ref *Key
+	}{
+		{"ES256", testKey(t, ES256), testKey(t, ES256)},
+		{"EdDSA", testKey(t, EdDSA), testKey(t, EdDSA)},
+		{"PS256", testKey(t, PS256), testKey(t, PS256)},
+		{"hand-built RSA", handBuilt, handBuiltRef},
+		{"opaque ES256", opaque, opaque},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := tc.k
+			want, wantErr := tc.ref.MarshalPrivateJWK()
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for i := 0; i < 8; i++ {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					got, err := k.MarshalPrivateJWK()
+					if string(got) != string(want) || (err == nil) != (wantErr == nil) {
+						errs <- fmt.Errorf("concurrent MarshalPrivateJWK differs from the reference (err %v)", err)
+					}
+					_ = k.String() + k.Thumbprint() + string(k.PublicJWK())
+				}()
+				go func() {
+					defer wg.Done()
+					if _, err := k.Proof("GET", "https://rs.example.com/"); err != nil {
+						errs <- err
+					}
+					if _, err := k.WithAlgorithm(k.Algorithm()); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// MarshalPrivateJWK only reads the key: exporting does not change the
+// signer the application handed to NewKey. (Writing to it is what makes
+// concurrent exports race, see TestKeyConcurrentUse.)
+func TestMarshalPrivateJWKDoesNotModifySigner(t *testing.T) {
+	priv := ktHandBuiltRSA()
+	k, err := NewKey(priv, PS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fmt.Sprintf("%v %v %v", priv.Precomputed.Dp, priv.Precomputed.Dq, priv.Precomputed.Qinv)
+	jwk, err := k.MarshalPrivateJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := fmt.Sprintf("%v %v %v", priv.Precomputed.Dp, priv.Precomputed.Dq, priv.Precomputed.Qinv)
+	if before != after {
+		t.Error("MarshalPrivateJWK wrote CRT values into the signer given to NewKey")
+	}
+	// The export is still complete and correct.
+	m := ktJWKMembers(t, jwk)
+	want := ktRSA()
+	want.Precompute()
+	for name, v := range map[string]*big.Int{"dp": want.Precomputed.Dp, "dq": want.Precomputed.Dq, "qi": want.Precomputed.Qinv} {
+		if m[name] != base64.RawURLEncoding.EncodeToString(v.Bytes()) {
+			t.Errorf("exported %s is wrong", name)
+		}
+	}
+}
+
+// An *rsa.PrivateKey whose private part does not match its modulus is
+// either refused by NewKey or reported by MarshalPrivateJWK; nothing
+// panics.
+func TestKeyInvalidRSASigner(t *testing.T) {
+	good := ktHandBuiltRSA()
+	bad := &rsa.PrivateKey{
+		PublicKey: good.PublicKey,
+		D:         good.D,
+		Primes:    []*big.Int{good.Primes[0], new(big.Int).Add(good.Primes[1], big.NewInt(2))},
+	}
+	k, err := NewKey(bad, RS256)
+	if err != nil {
+		return // refused up front: fine
+	}
+	if _, err := k.Proof("GET", "https://rs.example.com/"); err == nil {
+		t.Error("Proof with an inconsistent RSA key succeeded")
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("MarshalPrivateJWK panicked on an inconsistent RSA key: %v", r)
+			}
+		}()
+		if jwk, err := k.MarshalPrivateJWK(); err == nil {
+			t.Errorf("MarshalPrivateJWK of an inconsistent RSA key = %.60s..., want an error", jwk)
+		}
+	}()
+}
+
+func ktMustNewKey(t testing.TB, s crypto.Signer, alg Algorithm) *Key {
+	t.Helper()
+	k, err := NewKey(s, alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ktMustGenerateEC(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

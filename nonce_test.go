@@ -283,9 +283,17 @@ func TestHMACNonceFleetRotation(t *testing.T) {
 	fromA, fromB := issueNonce(t, a), issueNonce(t, b)
 	wantNonceValid(t, b, fromA)
 	wantNonceValid(t, a, fromB)
-	// Step 2 done, then step 3 after 2*Step.
+	// Step 2 done: both issue under the new secret, and the nonce b issued
+	// under the old one still checks.
 	b = server(newSecret, oldSecret)
+	if got := issueNonce(t, b); got != fromA {
+		t.Errorf("after step 2, b issues %q, a issues %q", got, fromA)
+	}
+	wantNonceValid(t, a, fromB)
+	// Step 3, after 2*Step: every nonce issued under the old secret has
+	// expired, so dropping the secret refuses nothing that was still valid.
 	clock.Advance(2 * time.Minute)
+	wantNonceInvalid(t, a, fromB)
 	a, b = server(newSecret), server(newSecret)
 	wantNonceValid(t, b, issueNonce(t, a))
 	wantNonceValid(t, a, issueNonce(t, b))

@@ -49,7 +49,8 @@ var errReplayFull = fmt.Errorf("%w: memory replay store is full", ErrStoreUnavai
 // MemoryReplayOptions configures [NewMemoryReplayStore].
 type MemoryReplayOptions struct {
 	// MaxEntries bounds the number of proofs remembered; zero or less means
-	// 1<<20. When the store is full even after dropping expired entries,
+	// 1<<20. A full store takes about 100 bytes of memory per entry.
+	// When the store is full even after dropping expired entries,
 	// Seen returns an error wrapping [ErrStoreUnavailable]: it fails closed
 	// and never forgets a proof that has not expired.
 	//
@@ -137,12 +138,13 @@ func NewMemoryReplayStore(opts MemoryReplayOptions) *MemoryReplayStore {
 func (s *MemoryReplayStore) Seen(ctx context.Context, key ReplayKey, expires time.Time) (bool, error) {
 	nowTime := s.now()
 	now := nowTime.UnixNano()
-	// Sub saturates, so expires far in the past or future cannot overflow.
+	// Sub saturates, and the sum is clamped, so an expires far in the past
+	// or the future cannot overflow.
 	exp := int64(math.MaxInt64)
-	if d := expires.Sub(nowTime); d <= 0 {
+	if d := int64(expires.Sub(nowTime)); d <= 0 {
 		exp = now
-	} else if d < time.Duration(math.MaxInt64-now) {
-		exp = now + int64(d)
+	} else if now < 0 || d <= math.MaxInt64-now {
+		exp = now + d
 	}
 
 	// The key is a SHA-256 output, so any of its bytes picks a shard at

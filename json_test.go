@@ -1,0 +1,569 @@
+package dpop
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+// Tests of the strict JSON reader behind every header, jwk and claims
+// object (checklist Part 4 rows 10, 11, 12 and 32; X-02).
+
+// jtValue reads one complete JSON document with the reader's generic
+// validator, as an ignored member is read.
+func jtValue(doc string) error {
+	r := jsonReader{data: []byte(doc)}
+	if err := r.skip(); err != nil {
+		return err
+	}
+	return r.end()
+}
+
+func jtNestedArrays(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+
+func jtNestedObjects(n int) string {
+	return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n)
+}
+
+// jtNestedMixed nests n containers, alternately arrays and objects; the
+// innermost one is empty.
+func jtNestedMixed(n int) string {
+	var b strings.Builder
+	closing := make([]byte, 0, n)
+	for i := 0; i < n; i++ {
+		switch {
+		case i%2 == 0:
+			b.WriteByte('[')
+			closing = append(closing, ']')
+		case i == n-1:
+			b.WriteString("{}")
+		default:
+			b.WriteString(`{"a":`)
+			closing = append(closing, '}')
+		}
+	}
+	for i := len(closing) - 1; i >= 0; i-- {
+		b.WriteByte(closing[i])
+	}
+	return b.String()
+}
+
+// jtObject returns an object with n distinct members.
+func jtObject(n int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"m`)
+		b.WriteByte(byte('a' + i/26))
+		b.WriteByte(byte('a' + i%26))
+		b.WriteString(`":`)
+		b.WriteByte(byte('0' + i%10))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func TestJSONReaderDocuments(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		want error // nil: accepted
+	}{
+		// Well-formed documents.
+		{"empty object", `{}`, nil},
+		{"empty array", `[]`, nil},
+		{"string", `"x"`, nil},
+		{"number", `0`, nil},
+		{"nested", `{"a":{"b":{"c":[1,{"d":null}]}}}`, nil},
+		{"all value kinds", `{"s":"x","n":-1.5e3,"t":true,"f":false,"z":null,"o":{},"a":[]}`, nil},
+		{"white space everywhere", " \t\r\n{ \"a\" : [ 1 , 2 ] ,\n\"b\"\t:\r{ } } \r\n", nil},
+		{"escaped string", `"\"\\\/\b\f\n\r\t\u0000\u00e9\ud83d\ude00"`, nil},
+		{"DEL in string", "\"a\x7fb\"", nil},
+		{"UTF-8 in string", `"héllo 😀"`, nil},
+		{"similar names", `{"alg":1,"al":2,"algg":3,"a":4,"aa":5}`, nil},
+		{"fold is ASCII letters only: @ and backquote", "{\"@\":1,\"`\":2}", nil},
+		{"fold is ASCII letters only: [ and {", `{"[":1,"{":2}`, nil},
+		{"fold is ASCII letters only: é and É", `{"é":1,"É":2}`, nil},
+		{"same name in sibling objects", `[{"a":1},{"a":2}]`, nil},
+		{"same name at two levels", `{"a":{"a":1}}`, nil},
+		{"literals", `[true,false,null]`, nil},
+
+		// Duplicate member names (X-02, Part 4 rows 11, 12).
+		{"duplicate", `{"a":1,"a":2}`, errJSONDuplicate},
+		{"duplicate after others", `{"a":1,"b":2,"c":3,"a":4}`, errJSONDuplicate},
+		{"case variant", `{"a":1,"A":2}`, errJSONDuplicate},
+		{"case variant alg", `{"alg":"ES256","ALG":"none"}`, errJSONDuplicate},
+		{"mixed case variant", `{"htu":"x","hTu":"y"}`, errJSONDuplicate},
+		{"escaped duplicate", `{"al\u0067":"x","alg":"y"}`, errJSONDuplicate},
+		{"escaped case variant", `{"alg":"x","\u0041LG":"y"}`, errJSONDuplicate},
+		{"duplicate empty name", `{"":1,"":2}`, errJSONDuplicate},
+		{"duplicate in nested object", `{"x":{"a":1,"a":2}}`, errJSONDuplicate},
+		{"duplicate in array element", `[{"a":1,"a":2}]`, errJSONDuplicate},
+
+		// Invalid UTF-8 (Part 4 row 32).
+		{"raw 0xFF", "\"a\xffb\"", errJSONUTF8},
+		{"truncated sequence", "\"\xc3\"", errJSONUTF8},
+		{"overlong slash", "\"\xc0\xaf\"", errJSONUTF8},
+		{"UTF-8 encoded surrogate", "\"\xed\xa0\x80\"", errJSONUTF8},
+		{"beyond U+10FFFF", "\"\xf4\x90\x80\x80\"", errJSONUTF8},
+		{"raw 0xFF after an escape", "\"\\n\xff\"", errJSONUTF8},
+		{"raw 0xFF in a name", "{\"\xff\":1}", errJSONUTF8},
+		{"lone high surrogate", `"\ud800"`, errJSONUTF8},
+		{"lone high surrogate then text", `"\ud800abc"`, errJSONUTF8},
+		{"lone low surrogate", `"\udc00"`, errJSONUTF8},
+		{"reversed pair", `"\udc00\ud800"`, errJSONUTF8},
+		{"high then high", `"\ud800\ud800"`, errJSONUTF8},
+		{"high then BMP escape", `"\ud800\u0041"`, errJSONUTF8},
+		{"high then other escape", `"\ud800\n"`, errJSONUTF8},
+		{"lone surrogate in a name", `{"\udfff":1}`, errJSONUTF8},
+		{"0xFF outside a string", "[\xff]", errJSONSyntax},
+
+		// Control characters must be escaped.
+		{"NUL in string", "\"a\x00b\"", errJSONSyntax},
+		{"0x1F in string", "\"\x1f\"", errJSONSyntax},
+		{"raw newline", "\"a\nb\"", errJSONSyntax},
+		{"raw tab", "\"a\tb\"", errJSONSyntax},
+		{"control after an escape", "\"\\t\x01\"", errJSONSyntax},
+
+		// Malformed strings.
+		{"unterminated", `"abc`, errJSONSyntax},
+		{"unterminated after escape", `"abc\"`, errJSONSyntax},
+		{"backslash at end", `"\`, errJSONSyntax},
+		{"unknown escape", `"\x41"`, errJSONSyntax},
+		{"single quote escape", `"\'"`, errJSONSyntax},
+		{"upper-case U escape", `"\U0041"`, errJSONSyntax},
+		{"short unicode escape", `"\u12"`, errJSONSyntax},
+		{"non-hex unicode escape", `"\u12G4"`, errJSONSyntax},
+		{"short low surrogate", `"\ud83d\ude0"`, errJSONSyntax},
+		{"single-quoted string", `'a'`, errJSONSyntax},
+
+		// Numbers.
+		{"1e308", `1e308`, nil},
+		{"-1e308", `-1e308`, nil},
+		{"tiny number", `1e-400`, nil},
+		{"big integer", `123456789012345678901234567890`, nil},
+		{"2^63", `9223372036854775808`, nil},
+		{"1e309 is Inf", `1e309`, errJSONSyntax},
+		{"-1e309 is -Inf", `-1e309`, errJSONSyntax},
+		{"huge exponent", `1e99999999999999999999`, errJSONSyntax},
+		{"leading zero", `01`, errJSONSyntax},
+		{"negative leading zero", `-01`, errJSONSyntax},
+		{"trailing dot", `1.`, errJSONSyntax},
+		{"leading dot", `.5`, errJSONSyntax},
+		{"lone minus", `-`, errJSONSyntax},
+		{"minus dot", `-.5`, errJSONSyntax},
+		{"plus sign", `+1`, errJSONSyntax},
+		{"double minus", `--1`, errJSONSyntax},
+		{"empty exponent", `1e`, errJSONSyntax},
+		{"signed empty exponent", `1e+`, errJSONSyntax},
+		{"dot before exponent", `1.e5`, errJSONSyntax},
+		{"hex", `0x10`, errJSONSyntax},
+		{"underscore", `1_000`, errJSONSyntax},
+		{"Infinity", `Infinity`, errJSONSyntax},
+		{"NaN", `NaN`, errJSONSyntax},
+		{"number in member, leading zero", `{"iat":0123}`, errJSONSyntax},
+
+		// Literals.
+		{"true", `true`, nil},
+		{"false", `false`, nil},
+		{"null", `null`, nil},
+		{"tru", `tru`, errJSONSyntax},
+		{"nul", `nul`, errJSONSyntax},
+		{"True", `True`, errJSONSyntax},
+		{"NULL", `NULL`, errJSONSyntax},
+		{"nulll", `nulll`, errJSONSyntax},
+		{"truefalse", `truefalse`, errJSONSyntax},
+		{"undefined", `undefined`, errJSONSyntax},
+
+		// Structure and trailing garbage.
+		{"empty input", ``, errJSONSyntax},
+		{"only white space", " \n\t", errJSONSyntax},
+		{"trailing garbage", `{"a":1}x`, errJSONSyntax},
+		{"extra brace", `{"a":1}}`, errJSONSyntax},
+		{"trailing comma after value", `{"a":1},`, errJSONSyntax},
+		{"two documents", `{}{}`, errJSONSyntax},
+		{"two numbers", `1 2`, errJSONSyntax},
+		{"two strings", `"a""b"`, errJSONSyntax},
+		{"trailing comma in object", `{"a":1,}`, errJSONSyntax},
+		{"trailing comma in array", `[1,]`, errJSONSyntax},
+		{"leading comma in array", `[,1]`, errJSONSyntax},
+		{"missing colon", `{"a" 1}`, errJSONSyntax},
+		{"missing value", `{"a":}`, errJSONSyntax},
+		{"missing name", `{:1}`, errJSONSyntax},
+		{"number as name", `{1:1}`, errJSONSyntax},
+		{"unquoted name", `{a:1}`, errJSONSyntax},
+		{"missing comma in object", `{"a":1 "b":2}`, errJSONSyntax},
+		{"missing comma in array", `[1 2]`, errJSONSyntax},
+		{"unclosed object", `{"a":1`, errJSONSyntax},
+		{"unclosed array", `[1,2`, errJSONSyntax},
+		{"mismatched brackets", `[1}`, errJSONSyntax},
+		{"form feed is not white space", "\f{}", errJSONSyntax},
+		{"vertical tab is not white space", "{}\v", errJSONSyntax},
+		{"NBSP is not white space", "\u00a0{}", errJSONSyntax},
+		{"byte order mark", "\ufeff{}", errJSONSyntax},
+		{"comment", `{} // x`, errJSONSyntax},
+		{"NUL after document", "{}\x00", errJSONSyntax},
+	}
+	for _, tc := range cases {
+		err := jtValue(tc.doc)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %q refused: %v", tc.name, tc.doc, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %q: %v, want %v", tc.name, tc.doc, err, tc.want)
+		}
+	}
+}
+
+// Nesting is capped at maxJSONDepth (32) levels, so that skipping an
+// ignored member is bounded (Part 4 row 10).
+func TestJSONReaderDepth(t *testing.T) {
+	if maxJSONDepth != 32 {
+		t.Fatalf("maxJSONDepth = %d; this test assumes 32", maxJSONDepth)
+	}
+	for _, tc := range []struct {
+		depth int
+		ok    bool
+	}{{1, true}, {30, true}, {32, true}, {33, false}, {34, false}, {1000, false}, {100000, false}} {
+		for name, doc := range map[string]string{
+			"arrays":                 jtNestedArrays(tc.depth),
+			"objects":                jtNestedObjects(tc.depth),
+			"mixed":                  jtNestedMixed(tc.depth),
+			"arrays around a number": strings.Repeat("[", tc.depth) + "1" + strings.Repeat("]", tc.depth),
+		} {
+			err := jtValue(doc)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("%d nested %s refused: %v", tc.depth, name, err)
+			case !tc.ok && !errors.Is(err, errJSONDepth):
+				t.Errorf("%d nested %s: %v, want errJSONDepth", tc.depth, name, err)
+			}
+		}
+	}
+	// Unclosed nesting stops at the cap, without reading on.
+	if err := jtValue(strings.Repeat("[", 1<<20)); !errors.Is(err, errJSONDepth) {
+		t.Errorf("1 MiB of '[': %v, want errJSONDepth", err)
+	}
+	// An ignored header member counts from the member's value: the
+	// document as a whole is one level deeper.
+	for _, tc := range []struct {
+		depth int
+		ok    bool
+	}{{30, true}, {32, true}, {33, false}} {
+		r := jsonReader{data: []byte(`{"x":` + jtNestedArrays(tc.depth) + `}`)}
+		err := r.object(func([]byte) error { return r.skip() })
+		if tc.ok != (err == nil) {
+			t.Errorf("member holding %d nested arrays: %v", tc.depth, err)
+		}
+	}
+}
+
+// An object has at most maxJSONMembers (64) members.
+func TestJSONReaderMembers(t *testing.T) {
+	if maxJSONMembers != 64 {
+		t.Fatalf("maxJSONMembers = %d; this test assumes 64", maxJSONMembers)
+	}
+	if err := jtValue(jtObject(64)); err != nil {
+		t.Fatalf("64 members: %v", err)
+	}
+	if err := jtValue(jtObject(65)); !errors.Is(err, errJSONMembers) {
+		t.Fatalf("65 members: %v, want errJSONMembers", err)
+	}
+	if err := jtValue(`{"x":` + jtObject(65) + `}`); !errors.Is(err, errJSONMembers) {
+		t.Fatalf("nested object of 65 members: %v, want errJSONMembers", err)
+	}
+	// The cap is per object.
+	if err := jtValue(`[` + jtObject(64) + `,` + jtObject(64) + `]`); err != nil {
+		t.Fatalf("two objects of 64 members: %v", err)
+	}
+	// Arrays are not capped by count, only by the input size.
+	if err := jtValue("[" + strings.Repeat("1,", 1000) + "1]"); err != nil {
+		t.Fatalf("array of 1001 numbers: %v", err)
+	}
+	// The callback sees every member once, with its decoded name.
+	var names []string
+	r := jsonReader{data: []byte(`{"a":1, "b\u0063" : "x" ,"":null}`)}
+	err := r.object(func(name []byte) error {
+		names = append(names, string(name))
+		return r.skip()
+	})
+	if err != nil || strings.Join(names, "|") != "a|bc|" {
+		t.Fatalf("names %q, %v", names, err)
+	}
+	// An error from the callback ends the read.
+	stop := errors.New("stop")
+	calls := 0
+	r = jsonReader{data: []byte(`{"a":1,"b":2}`)}
+	if err := r.object(func([]byte) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Fatalf("callback error: %v after %d calls", err, calls)
+	}
+}
+
+func TestJSONReaderStrings(t *testing.T) {
+	cases := []struct {
+		in, want string
+		aliases  bool
+	}{
+		{`""`, "", true},
+		{`"abc"`, "abc", true},
+		{`"héllo"`, "héllo", true},
+		{`"\"\\\/"`, `"\/`, false},
+		{`"\b\f\n\r\t"`, "\b\f\n\r\t", false},
+		{`"\u0041\u00e9\u20ac"`, "Aé€", false},
+		{`"\u0000"`, "\x00", false},
+		{`"\ud83d\ude00"`, "😀", false},
+		{`"\uD83D\uDE00"`, "😀", false},
+		{`"a\u0062c"`, "abc", false},
+		{`"\uffff"`, "\uffff", false},
+	}
+	for _, tc := range cases {
+		data := []byte(tc.in + " rest")
+		r := jsonReader{data: data}
+		got, err := r.strBytes()
+		if err != nil || string(got) != tc.want {
+			t.Errorf("strBytes(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+			continue
+		}
+		if r.pos != len(tc.in) {
+			t.Errorf("strBytes(%s) stopped at %d, want %d", tc.in, r.pos, len(tc.in))
+		}
+		// Without escapes the result is a view of the input.
+		if len(got) > 0 && tc.aliases != (&got[0] == &data[1]) {
+			t.Errorf("strBytes(%s): aliasing = %v, want %v", tc.in, !tc.aliases, tc.aliases)
+		}
+		r = jsonReader{data: []byte(tc.in)}
+		if s, err := r.str(); err != nil || s != tc.want {
+			t.Errorf("str(%s) = %q, %v", tc.in, s, err)
+		}
+	}
+	// str needs the opening quote at the current position.
+	for _, in := range []string{` "a"`, `a`, ``, `1`} {
+		r := jsonReader{data: []byte(in)}
+		if _, err := r.str(); !errors.Is(err, errJSONSyntax) {
+			t.Errorf("str(%q): %v", in, err)
+		}
+	}
+}
+
+func TestJSONReaderNumbers(t *testing.T) {
+	cases := []struct {
+		in   string
+		want float64
+		n    int // bytes consumed
+	}{
+		{"0", 0, 1},
+		{"-0", 0, 2},
+		{"7", 7, 1},
+		{"-7", -7, 2},
+		{"1700000000", 1700000000, 10},
+		{"1700000000.5", 1700000000.5, 12},
+		{"1.5e3", 1500, 5},
+		{"1E-2", 0.01, 4},
+		{"2e+2", 200, 4},
+		{"999999999999999", 999999999999999, 15},
+		{"-99999999999999", -99999999999999, 15},
+		{"9007199254740993", 9007199254740992, 16},
+		{"9223372036854775808", 9223372036854775808, 19},
+		{"1e308", 1e308, 5},
+		{"01", 0, 1},
+		{"1,", 1, 1},
+		{"1}", 1, 1},
+		{"12 ", 12, 2},
+	}
+	for _, tc := range cases {
+		r := jsonReader{data: []byte(tc.in)}
+		got, err := r.number()
+		if err != nil || got != tc.want || r.pos != tc.n {
+			t.Errorf("number(%q) = %v, %v, pos %d; want %v, pos %d", tc.in, got, err, r.pos, tc.want, tc.n)
+		}
+	}
+	for _, in := range []string{"", "-", "+1", ".5", "1.", "1e", "1e-", "-a", "1e309", "-1e309", "1.7976931348623159e308", "x"} {
+		r := jsonReader{data: []byte(in)}
+		if got, err := r.number(); !errors.Is(err, errJSONSyntax) {
+			t.Errorf("number(%q) = %v, %v; want errJSONSyntax", in, got, err)
+		}
+	}
+	// The largest finite double is fine; one ULP beyond rounds to Inf.
+	r := jsonReader{data: []byte("1.7976931348623157e308")}
+	if got, err := r.number(); err != nil || got != math.MaxFloat64 {
+		t.Errorf("MaxFloat64: %v, %v", got, err)
+	}
+	// Very long literals are refused before conversion.
+	long := "1" + strings.Repeat("0", 63)
+	r = jsonReader{data: []byte(long)}
+	if _, err := r.number(); err != nil {
+		t.Errorf("64-digit integer: %v", err)
+	}
+	r = jsonReader{data: []byte(long + "0")}
+	if _, err := r.number(); !errors.Is(err, errJSONSyntax) {
+		t.Errorf("65-digit integer: %v, want errJSONSyntax", err)
+	}
+}
+
+func TestJSONReaderStringArray(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+		ok   bool
+	}{
+		{`[]`, nil, true},
+		{`[ ]`, nil, true},
+		{`["a"]`, []string{"a"}, true},
+		{`[ "a" , "b\u0063" ]`, []string{"a", "bc"}, true},
+		{`["a",1]`, nil, false},
+		{`["a",]`, nil, false},
+		{`["a" "b"]`, nil, false},
+		{`["a"`, nil, false},
+		{`"a"`, nil, false},
+		{`[null]`, nil, false},
+		{`["\ud800"]`, nil, false},
+	}
+	for _, tc := range cases {
+		var got []string
+		r := jsonReader{data: []byte(tc.in)}
+		err := r.stringArray(func(s string) error { got = append(got, s); return nil })
+		if tc.ok != (err == nil) {
+			t.Errorf("stringArray(%s): %v", tc.in, err)
+			continue
+		}
+		if tc.ok && strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("stringArray(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	stop := errors.New("stop")
+	r := jsonReader{data: []byte(`["a","b"]`)}
+	if err := r.stringArray(func(string) error { return stop }); err != stop {
+		t.Errorf("callback error: %v", err)
+	}
+}
+
+func TestEqualFoldASCII(t *testing.T) {
+	cases := []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true},
+		{"alg", "alg", true},
+		{"alg", "ALG", true},
+		{"HtU", "hTu", true},
+		{"jwk", "jwK", true},
+		{"a", "b", false},
+		{"alg", "alg ", false},
+		{"alg", "al", false},
+		{"@", "`", false},
+		{"[", "{", false},
+		{"]", "}", false},
+		{"^", "~", false},
+		{"_", "\x7f", false},
+		{"1", "\x11", false},
+		{"\xc1", "\xe1", false},
+		{"é", "É", false},
+		{"k", "\u212a", false}, // KELVIN SIGN folds to k in Unicode, not here
+		{"s", "\u017f", false}, // LONG S likewise
+	}
+	for _, tc := range cases {
+		if got := equalFoldASCII([]byte(tc.a), []byte(tc.b)); got != tc.want {
+			t.Errorf("equalFoldASCII(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := equalFoldASCII([]byte(tc.b), []byte(tc.a)); got != tc.want {
+			t.Errorf("equalFoldASCII(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+	// Exhaustive over byte pairs: equal, or both letters differing in case.
+	for x := 0; x < 256; x++ {
+		for y := 0; y < 256; y++ {
+			lx, ly := byte(x), byte(y)
+			if lx >= 'A' && lx <= 'Z' {
+				lx += 'a' - 'A'
+			}
+			if ly >= 'A' && ly <= 'Z' {
+				ly += 'a' - 'A'
+			}
+			want := lx == ly
+			if got := equalFoldASCII([]byte{byte(x)}, []byte{byte(y)}); got != want {
+				t.Fatalf("equalFoldASCII(%#x, %#x) = %v, want %v", x, y, got, want)
+			}
+		}
+	}
+}
+
+// The claims reader applies the same strictness to the claims of a proof:
+// duplicates, case variants and invalid UTF-8 are refused (Part 4 rows 11,
+// 12, 20, 21, 32).
+func TestJSONClaimsStrict(t *testing.T) {
+	const ok = `"jti":"j-1","htm":"POST","htu":"https://server.example.com/token","iat":1700000000`
+	accept := []string{
+		`{` + ok + `}`,
+		`{` + ok + `,"nonce":"n","ath":"a","ext":{"x":[1,2,{"y":null}]}}`,
+		`{"iat":1700000000.5,"jti":"j","htm":"GET","htu":"https://a/"}`,
+		`{"iat":1.7e9,"jti":"j","htm":"GET","htu":"https://a/"}`,
+		`{` + ok + `,"Foo":1,"foo2":2}`,
+	}
+	for _, doc := range accept {
+		var c claims
+		if err := c.read([]byte(doc)); err != nil {
+			t.Errorf("claims %s refused: %v", doc, err)
+		}
+	}
+	var c claims
+	if err := c.read([]byte(`{` + ok + `,"nonce":"n\u0031"}`)); err != nil || c.nonce != "n1" || c.htu != "https://server.example.com/token" || c.iat != 1700000000 {
+		t.Errorf("claims read as %+v, %v", c, err)
+	}
+
+	refuse := []struct {
+		name, doc string
+		want      error
+	}{
+		{"duplicate htm", `{` + ok + `,"htm":"GET"}`, ErrInvalidClaims},
+		{"case-variant htu", `{` + ok + `,"HTU":"https://evil.example/"}`, ErrInvalidClaims},
+		{"escaped duplicate jti", `{` + ok + `,"\u006a\u0074\u0069":"j-2"}`, ErrInvalidClaims},
+		{"duplicate inside an extension", `{` + ok + `,"ext":{"a":1,"a":2}}`, ErrInvalidClaims},
+		{"invalid UTF-8 in jti", "{\"jti\":\"\xff\",\"htm\":\"POST\",\"htu\":\"https://a/\",\"iat\":1}", ErrInvalidClaims},
+		{"lone surrogate in jti", `{"jti":"\udc00","htm":"POST","htu":"https://a/","iat":1}`, ErrInvalidClaims},
+		{"iat as string", `{"jti":"j","htm":"POST","htu":"https://a/","iat":"1700000000"}`, ErrInvalidClaims},
+		{"iat null", `{"jti":"j","htm":"POST","htu":"https://a/","iat":null}`, ErrInvalidClaims},
+		{"iat 1e309", `{"jti":"j","htm":"POST","htu":"https://a/","iat":1e309}`, ErrInvalidClaims},
+		{"iat negative", `{"jti":"j","htm":"POST","htu":"https://a/","iat":-1}`, ErrInvalidClaims},
+		{"iat 2^63", `{"jti":"j","htm":"POST","htu":"https://a/","iat":9223372036854775808}`, ErrInvalidClaims},
+		{"jti a number", `{"jti":1,"htm":"POST","htu":"https://a/","iat":1}`, ErrInvalidClaims},
+		{"jti empty", `{"jti":"","htm":"POST","htu":"https://a/","iat":1}`, ErrInvalidClaims},
+		{"jti too long", `{"jti":"` + strings.Repeat("j", MaxJTILength+1) + `","htm":"POST","htu":"https://a/","iat":1}`, ErrInvalidClaims},
+		{"deep extension", `{` + ok + `,"ext":` + jtNestedArrays(100) + `}`, ErrInvalidClaims},
+		{"too many members", jtObject(65), ErrInvalidClaims},
+		{"trailing garbage", `{` + ok + `}x`, ErrInvalidClaims},
+		{"not an object", `[` + ok + `]`, ErrInvalidClaims},
+		{"missing jti", `{"htm":"POST","htu":"https://a/","iat":1}`, ErrMissingClaim},
+		{"missing iat", `{"jti":"j","htm":"POST","htu":"https://a/"}`, ErrMissingClaim},
+	}
+	for _, tc := range refuse {
+		var c claims
+		err := c.read([]byte(tc.doc))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if ErrorCode(err) != CodeInvalidProof {
+			t.Errorf("%s: code %q, want %q", tc.name, ErrorCode(err), CodeInvalidProof)
+		}
+	}
+}
+
+// BenchmarkClaimsRead measures the claims reader on the claims of a typical
+// resource request proof.
+func BenchmarkClaimsRead(b *testing.B) {
+	data := []byte(`{"jti":"mAl2QFrkjvHz8yd5VwlUiA","htm":"GET","htu":"https://resource.example.org/protectedresource","iat":1700000000,"nonce":"eyJ7S_zG.eyJH0-Z.HX4w-7v","ath":"fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"}`)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var c claims
+		if err := c.read(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
