@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
@@ -736,6 +737,57 @@ func TestAttack08InvalidCurvePoint(t *testing.T) {
 			t.Errorf("Thumbprint(%s) = %v, want ErrInvalidJWK", name, err)
 		}
 	}
+}
+
+// Ed25519 has small-order points and non-canonical point encodings, and
+// crypto/ed25519 accepts both as public keys. Under a small-order key the
+// signature R = identity, S = 0 verifies for a fair share of all messages
+// (all of them for the identity point), so anyone who sees such a key can
+// forge proofs for it, and a token bound to it is not bound at all. The
+// non-canonical encodings also give one point several x values, hence
+// several thumbprints, against the "one key, one encoding" rule of jwk.go
+// (checklist T-05). Both must be refused like an off-curve EC point.
+func TestAttack08Ed25519SmallOrderKeys(t *testing.T) {
+	ed := atkKey(t, EdDSA)
+	forged := make([]byte, ed25519.SignatureSize)
+	forged[0] = 1 // R = identity, S = 0
+	cases := []atkCase{
+		{name: "control", proof: atkProof(t, ed), jkt: ed.Thumbprint()},
+		{name: "forged signature under a real key", proof: atkRawSig(atkProof(t, ed), forged), want: ErrInvalidSignature, code: CodeInvalidProof},
+	}
+	for _, w := range []struct{ name, hex string }{
+		{"identity (order 1)", "0100000000000000000000000000000000000000000000000000000000000000"},
+		{"order 2", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"},
+		{"order 4", "0000000000000000000000000000000000000000000000000000000000000000"},
+		{"order 4, sign bit", "0000000000000000000000000000000000000000000000000000000000000080"},
+		{"order 8 (a)", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"},
+		{"order 8 (b)", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"},
+		{"order 8 (c)", "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"},
+		{"order 8 (d)", "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"},
+		{"identity, non-canonical y = 1+p", "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"},
+		{"identity, non-canonical negative zero", "0100000000000000000000000000000000000000000000000000000000000080"},
+		{"order 4, non-canonical y = p", "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"},
+	} {
+		pub, err := hex.DecodeString(w.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrSeg := b64url(atkObj(atkTyp, atkAlg("EdDSA"), atkJWKM(fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","x":"%s"}`, atkEnc(pub)))))
+		// Find claims for which the forgery verifies with crypto/ed25519
+		// itself: no private key is involved anywhere.
+		proof := ""
+		for i := 0; i < 1000 && proof == ""; i++ {
+			in := hdrSeg + "." + b64url(atkClaims())
+			if ed25519.Verify(ed25519.PublicKey(pub), []byte(in), forged) {
+				proof = in + "." + atkEnc(forged)
+			}
+		}
+		if proof == "" {
+			t.Fatalf("%s: no forgery found; not a small-order point", w.name)
+		}
+		cases = append(cases, atkCase{name: w.name + ", forged proof", proof: proof, want: ErrInvalidJWK, code: CodeInvalidProof})
+	}
+	runAttack(t, cases)
 }
 
 // atkDirtyBits sets an unused low bit in the last character of an unpadded

@@ -241,8 +241,9 @@ func (r *jsonReader) hex4() (uint16, bool) {
 }
 
 // number reads a JSON number (RFC 8259 grammar) and returns it as a float64.
-// Integers of up to 15 digits take a fast path. Non-finite results are
-// refused.
+// Integers of up to 15 digits take a fast path. Non-finite results and
+// literals longer than 64 characters are refused: no claim of a proof needs
+// more.
 func (r *jsonReader) number() (float64, error) {
 	start := r.pos
 	d := r.data
@@ -359,14 +360,13 @@ func (r *jsonReader) skip() error {
 }
 
 func (r *jsonReader) skipDepth(depth int) error {
-	if depth > maxJSONDepth {
-		return errJSONDepth
-	}
 	r.skipSpace()
 	if r.pos >= len(r.data) {
 		return errJSONSyntax
 	}
 	switch c := r.data[r.pos]; {
+	case (c == '{' || c == '[') && depth >= maxJSONDepth:
+		return errJSONDepth
 	case c == '"':
 		_, err := r.strBytes()
 		return err

@@ -75,6 +75,16 @@ func NewKey(signer crypto.Signer, alg Algorithm) (*Key, error) {
 	if !ok {
 		return nil, &unsupportedAlgError{name: string(alg)}
 	}
+	switch s := signer.(type) {
+	case ed25519.PrivateKey:
+		if len(s) != ed25519.PrivateKeySize {
+			return nil, errors.New("dpop: Ed25519 private key of the wrong length")
+		}
+	case *rsa.PrivateKey:
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("dpop: invalid RSA private key: %w", err)
+		}
+	}
 	pub, err := publicKeyFromCrypto(signer.Public())
 	if err != nil {
 		return nil, fmt.Errorf("dpop: signer's public key: %w", err)
@@ -283,6 +293,9 @@ func (k *Key) sign(rnd io.Reader, dst, signingInput []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(sig) != ed25519.SignatureSize {
+			return nil, errSignatureLength
+		}
 		return append(dst, sig...), nil
 	}
 	h := k.info.hash.New()
@@ -300,10 +313,16 @@ func (k *Key) sign(rnd io.Reader, dst, signingInput []byte) ([]byte, error) {
 	if k.info.family == familyEC {
 		return appendRawECDSA(dst, sig, k.info.size)
 	}
+	if len(sig) != k.signatureSize() {
+		return nil, errSignatureLength
+	}
 	return append(dst, sig...), nil
 }
 
-var errDERSignature = errors.New("dpop: signer returned a malformed ECDSA signature")
+var (
+	errDERSignature    = errors.New("dpop: signer returned a malformed ECDSA signature")
+	errSignatureLength = errors.New("dpop: signer returned a signature of the wrong length")
+)
 
 // appendRawECDSA converts an ASN.1 DER ECDSA signature to the fixed-length
 // r||s form of RFC 7518 §3.4 and appends it to dst.

@@ -69,8 +69,8 @@ type HMACNonceOptions struct {
 	Secret []byte
 	// Previous lists older secrets, most recent first, that are still
 	// accepted when checking a nonce but never used to issue one. Each must
-	// be at least 32 bytes. Every entry costs one more HMAC
-	// when a nonce that does not check under Secret is refused.
+	// be at least 32 bytes. Every entry costs one more HMAC when a nonce that
+	// does not check under Secret is refused.
 	Previous [][]byte
 	// Scope binds the nonces to one server or role, for example "as" or
 	// "rs:https://api.example.com". A nonce issued under another scope never
@@ -93,7 +93,8 @@ type HMACNonceOptions struct {
 // A nonce is the unpadded base64url encoding of 25 bytes: a version byte
 // (1), the step number as a big-endian uint64, and the first 16 bytes of
 // HMAC-SHA256 under the secret of the version byte, the step number and the
-// SHA-256 of the scope. Its 34 characters are all NQCHAR (RFC 9449 §8.1).
+// SHA-256 of a fixed label and the scope (hashing the scope keeps the MAC
+// input a fixed size). Its 34 characters are all NQCHAR (RFC 9449 §8.1).
 //
 // A nonce is not single-use: it can be presented again until it expires. Pair
 // the source with a [ReplayStore] to refuse replayed proofs.
@@ -209,13 +210,15 @@ func NewHMACNonceSource(opts HMACNonceOptions) (*HMACNonceSource, error) {
 	return s, nil
 }
 
-// Rotate makes newSecret the current secret. The secret it replaces is still
-// accepted by Check, as are the one it had replaced, so nonces issued before
-// the rotation keep working until they expire; older secrets are dropped.
-// newSecret must be at least 32 bytes; it is copied.
+// Rotate makes newSecret the current secret. The secret it replaces becomes
+// the first previous one, still accepted by Check, so nonces issued before the
+// rotation keep working until they expire. At most two previous secrets are
+// kept: the one replaced now and the most recent one before it; any older
+// ones are dropped. newSecret must be at least 32 bytes; it is copied.
 //
-// Rotate is safe for concurrent use with every other method. Call it at
-// intervals longer than 2*Step so that no nonce still valid loses its secret.
+// Rotate is safe for concurrent use with every other method. A nonce lives
+// at most 2*Step, so calls at least Step apart never drop a secret whose
+// nonces may still be valid; three calls within 2*Step may.
 func (s *HMACNonceSource) Rotate(newSecret []byte) error {
 	key, err := newNonceKey(newSecret)
 	if err != nil {
