@@ -971,6 +971,31 @@ func TestAttack12CaseVariantMembers(t *testing.T) {
 	})
 }
 
+// Class 12, Unicode variants. encoding/json matches names with Unicode
+// simple folding (bytes.EqualFold), under which U+212A KELVIN SIGN is a
+// case variant of k and U+017F LATIN SMALL LETTER LONG S one of s. A pair
+// such as "sub" and "\u017fub" is therefore a case-variant duplicate for
+// every encoding/json reader of Proof.Claims (which keeps the last), and
+// "jwk" plus "jw\u212a" one for a reader of the header. Such pairs must be
+// refused like "htu" and "HTU"; a lone variant stays an unknown member.
+func TestAttack12UnicodeCaseVariants(t *testing.T) {
+	k := testKey(t, ES256)
+	other := atkNewES256(t)
+	jwk := string(k.PublicJWK())
+	const kelvin, longS = "\u212a", "\u017f"
+	hdr := func(members ...string) string { return craft(t, k, atkObj(members...), atkClaims()) }
+	runAttack(t, []atkCase{
+		{name: "control", proof: atkProof(t, k, `"sub":"alice"`), jkt: k.Thumbprint()},
+		{name: "lone long-s sub is an unknown claim", proof: atkProof(t, k, "\""+longS+"ub\":\"mallory\""), jkt: k.Thumbprint()},
+		{name: "lone Kelvin kid is an unknown header member", proof: hdr(atkTyp, atkAlg("ES256"), atkJWKM(jwk), "\""+kelvin+"id\":\"x\""), jkt: k.Thumbprint()},
+		{name: "sub and long-s sub", proof: atkProof(t, k, `"sub":"alice"`, "\""+longS+"ub\":\"mallory\""), want: ErrInvalidClaims, code: CodeInvalidProof},
+		{name: "sub and escaped long-s sub", proof: atkProof(t, k, `"sub":"alice"`, `"\u017fub":"mallory"`), want: ErrInvalidClaims, code: CodeInvalidProof},
+		{name: "jwk and Kelvin jwk", proof: hdr(atkTyp, atkAlg("ES256"), atkJWKM(jwk), "\"jw"+kelvin+"\":"+string(other.PublicJWK())), want: ErrInvalidHeader, code: CodeInvalidProof},
+		{name: "jwk kty and Kelvin kty", proof: hdr(atkTyp, atkAlg("ES256"), atkJWKM(atkWith(jwk, "\""+kelvin+"ty\":\"RSA\""))), want: ErrInvalidHeader, code: CodeInvalidProof},
+		{name: "jwk kid and Kelvin kid", proof: hdr(atkTyp, atkAlg("ES256"), atkJWKM(atkWith(jwk, `"kid":"a"`, "\""+kelvin+"id\":\"b\""))), want: ErrInvalidHeader, code: CodeInvalidProof},
+	})
+}
+
 // Class 13: crit. DPoP defines no extension, so any crit is refused.
 func TestAttack13Crit(t *testing.T) {
 	k := testKey(t, ES256)

@@ -244,6 +244,34 @@ func TestHMACNonceRotate(t *testing.T) {
 	}
 }
 
+// TestHMACNonceRotateEveryStep rotates once per step, the fastest rate the
+// Rotate documentation allows: every nonce checks until it expires.
+func TestHMACNonceRotateEveryStep(t *testing.T) {
+	s, clock := newNonceTestSource(t, nil)
+	clock.Set(nonceTestStart.Add(59 * time.Second)) // late in a step
+	type issued struct {
+		nonce   string
+		expires time.Time
+	}
+	var all []issued
+	for i := range 10 {
+		n := issueNonce(t, s)
+		at, _ := s.IssuedAt(n)
+		all = append(all, issued{n, at.Add(2 * time.Minute)})
+		if err := s.Rotate(nonceTestSecret(byte(100 + i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range all {
+			if clock.Now().Before(x.expires) {
+				wantNonceValid(t, s, x.nonce)
+			} else {
+				wantNonceInvalid(t, s, x.nonce)
+			}
+		}
+		clock.Advance(time.Minute)
+	}
+}
+
 func TestHMACNonceRotateBadSecret(t *testing.T) {
 	s, _ := newNonceTestSource(t, nil)
 	n := issueNonce(t, s)
