@@ -67,6 +67,7 @@ func fzTargets(t testing.TB) []fzTarget {
 	ts := []fzTarget{
 		{name: "token endpoint now", at: atkNow, req: Request{Method: "POST", URL: atkURL}},
 		{name: "RFC token endpoint", at: rfcTokenIAT, req: Request{Method: "POST", URL: "https://server.example.com/token"}},
+		{name: "RFC refresh", at: rfcRefreshIAT, req: Request{Method: "POST", URL: "https://server.example.com/token"}},
 		{name: "RFC resource", at: rfcResourceIAT, req: Request{Method: "GET", URL: rs, AccessToken: rfcAccessToken, BoundKey: rfcJKT}},
 	}
 	for i := range ts {

@@ -205,6 +205,9 @@ func parsePublic(f *jwkFields) (*publicKey, error) {
 		if !ok || len(x) != ed25519.PublicKeySize {
 			return nil, errJWKValue
 		}
+		if weakEd25519(x) {
+			return nil, errJWKPoint
+		}
 		pub := ed25519.PublicKey(x)
 		jwk := make([]byte, 0, 40+len(f.x))
 		jwk = append(jwk, `{"crv":"Ed25519","kty":"OKP","x":"`...)
@@ -332,3 +335,43 @@ func Thumbprint(jwk []byte) (string, error) {
 // maxJWKSize bounds a JWK document given to this package (an RSA 4096 private
 // JWK is about 3.3 KiB).
 const maxJWKSize = 16 << 10
+
+// ed25519SmallOrderY are the y coordinates (little-endian, sign bit clear)
+// of the points of order 1, 2, 4 and 8 on edwards25519: 1, p-1, 0 and the
+// two y values of the order-8 points. A signature made "for" such a key
+// verifies for many messages without any private key.
+var ed25519SmallOrderY = [5][32]byte{
+	{0x01},
+	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+	{},
+	{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+		0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+		0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+}
+
+// weakEd25519 reports whether an Ed25519 public key is a non-canonical
+// encoding (y >= p = 2^255-19) or a point of small order. Both are refused
+// so that every accepted key has one encoding, hence one thumbprint, and
+// cannot sign for everybody.
+func weakEd25519(pub []byte) bool {
+	var y [32]byte
+	copy(y[:], pub)
+	y[31] &= 0x7f
+	// y >= p: the top 31 octets are all ones (0x7f at the top) and the
+	// lowest is at least 0xed.
+	top := y[31] == 0x7f
+	for _, c := range y[1:31] {
+		top = top && c == 0xff
+	}
+	if top && y[0] >= 0xed {
+		return true
+	}
+	for _, w := range ed25519SmallOrderY {
+		if y == w {
+			return true
+		}
+	}
+	return false
+}
