@@ -15,7 +15,9 @@ const (
 	// Figure 16).
 	CodeInvalidToken = "invalid_token"
 	// CodeInvalidRequest is the RFC 6750 §3.1 / RFC 6749 §5.2 code for a
-	// malformed request, such as two DPoP header fields.
+	// malformed request. The core does not return it (two DPoP fields are
+	// an invalid_dpop_proof); the HTTP layers use it, for example for a
+	// token sent by two methods at once.
 	CodeInvalidRequest = "invalid_request"
 	// CodeTemporarilyUnavailable is used when a dependency of the verifier
 	// (the replay store or the nonce source) cannot answer. It is not a

@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
@@ -75,8 +76,10 @@ func (r *jsonReader) object(member func(name []byte) error) error {
 		if n == maxJSONMembers {
 			return errJSONMembers
 		}
+		// Unicode simple folding, as encoding/json matches names: "ſub"
+		// (U+017F) is a duplicate of "sub" for any later reader.
 		for _, prev := range names[:n] {
-			if equalFoldASCII(prev, name) {
+			if bytes.EqualFold(prev, name) {
 				return errJSONDuplicate
 			}
 		}
@@ -241,57 +244,15 @@ func (r *jsonReader) hex4() (uint16, bool) {
 }
 
 // number reads a JSON number (RFC 8259 grammar) and returns it as a float64.
-// Integers of up to 15 digits take a fast path. Non-finite results and
-// literals longer than 64 characters are refused: no claim of a proof needs
-// more.
+// Integers of up to 15 digits take a fast path. Values that overflow a
+// float64 are refused.
 func (r *jsonReader) number() (float64, error) {
 	start := r.pos
-	d := r.data
-	i := r.pos
-	if i < len(d) && d[i] == '-' {
-		i++
+	integer, err := r.scanNumber()
+	if err != nil {
+		return 0, err
 	}
-	if i >= len(d) {
-		return 0, errJSONSyntax
-	}
-	integer := true
-	switch {
-	case d[i] == '0':
-		i++
-	case d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, errJSONSyntax
-	}
-	if i < len(d) && d[i] == '.' {
-		integer = false
-		i++
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return 0, errJSONSyntax
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		integer = false
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return 0, errJSONSyntax
-		}
-	}
-	r.pos = i
-	lit := d[start:i]
+	lit := r.data[start:r.pos]
 	if integer && len(lit) <= 15 {
 		neg := lit[0] == '-'
 		if neg {
@@ -306,14 +267,63 @@ func (r *jsonReader) number() (float64, error) {
 		}
 		return float64(v), nil
 	}
-	if len(lit) > 64 {
-		return 0, errJSONSyntax
-	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, errJSONSyntax
 	}
 	return f, nil
+}
+
+// scanNumber checks the grammar of a number and moves past it, reporting
+// whether it is an integer. Skipped members use it alone, so an unknown
+// claim such as 1e400 is valid JSON and does not sink a proof.
+func (r *jsonReader) scanNumber() (integer bool, err error) {
+	d := r.data
+	i := r.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	if i >= len(d) {
+		return false, errJSONSyntax
+	}
+	integer = true
+	switch {
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		return false, errJSONSyntax
+	}
+	if i < len(d) && d[i] == '.' {
+		integer = false
+		i++
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false, errJSONSyntax
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		integer = false
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false, errJSONSyntax
+		}
+	}
+	r.pos = i
+	return integer, nil
 }
 
 // stringArray reads an array of strings (used for crit).
@@ -398,7 +408,7 @@ func (r *jsonReader) skipDepth(depth int) error {
 			}
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
-		_, err := r.number()
+		_, err := r.scanNumber()
 		return err
 	case c == 't':
 		return r.literal("true")
