@@ -827,7 +827,7 @@ func TestAttack09RSAKeyBounds(t *testing.T) {
 	signed := func(jwk string) string {
 		return craft(t, rsaK, atkObj(atkTyp, atkAlg("RS256"), atkJWKM(jwk)), atkClaims())
 	}
-	big1M := VerifierOptions{MaxProofSize: 1 << 20}
+	big1M := VerifierOptions{MaxProofSize: MaxProofSizeLimit}
 
 	// A real 1024-bit key, signing its own proof.
 	var proof1024 string
@@ -889,12 +889,13 @@ func TestAttack09RSAKeyBounds(t *testing.T) {
 func TestAttack10OversizedInput(t *testing.T) {
 	k := testKey(t, ES256)
 	valid := atkProof(t, k)
-	big1M := VerifierOptions{MaxProofSize: 1 << 20}
+	big1M := VerifierOptions{MaxProofSize: MaxProofSizeLimit}
 	deepArrays := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
-	deepObjects := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	deepObjects := strings.Repeat(`{"a":`, 8000) + "1" + strings.Repeat("}", 8000)
 	nested := func(levels int) string { return strings.Repeat("[", levels) + strings.Repeat("]", levels) }
 	hdrWith := func(member string) string { return craft(t, k, atkHeader(k, member), atkClaims()) }
 	pad85K := `"pad":"` + strings.Repeat("A", 85<<10) + `"`
+	pad40K := `"pad":"` + strings.Repeat("A", 40<<10) + `"`
 	var many []string
 	for i := range 70 {
 		many = append(many, fmt.Sprintf(`"m%02d":0`, i))
@@ -903,16 +904,17 @@ func TestAttack10OversizedInput(t *testing.T) {
 	runAttack(t, []atkCase{
 		{name: "control", proof: valid, jkt: k.Thumbprint(), within: sec},
 		{name: "proof + 10 000 dots", proof: valid + strings.Repeat(".", 10000), want: ErrProofTooLarge, code: CodeInvalidProof, within: sec},
-		{name: "proof + 10 000 dots, 1 MiB cap", proof: valid + strings.Repeat(".", 10000), opts: big1M, want: ErrMalformed, code: CodeInvalidProof, within: sec},
-		{name: "10 000 dots only, 1 MiB cap", proof: strings.Repeat(".", 10000), opts: big1M, want: ErrMalformed, code: CodeInvalidProof, within: sec},
+		{name: "proof + 10 000 dots, 64 KiB cap", proof: valid + strings.Repeat(".", 10000), opts: big1M, want: ErrMalformed, code: CodeInvalidProof, within: sec},
+		{name: "10 000 dots only, 64 KiB cap", proof: strings.Repeat(".", 10000), opts: big1M, want: ErrMalformed, code: CodeInvalidProof, within: sec},
 		{name: "85 KiB header", proof: hdrWith(pad85K), want: ErrProofTooLarge, code: CodeInvalidProof, within: sec},
 		// With the cap lifted, an 85 KiB ignored member is just data.
-		{name: "85 KiB header, 1 MiB cap", proof: hdrWith(pad85K), opts: big1M, jkt: k.Thumbprint(), within: sec},
+		{name: "40 KiB header, 64 KiB cap", proof: hdrWith(pad40K), opts: big1M, jkt: k.Thumbprint(), within: sec},
+		{name: "85 KiB header, 64 KiB cap", proof: hdrWith(pad85K), opts: big1M, want: ErrProofTooLarge, code: CodeInvalidProof, within: sec},
 		{name: "10 000-level arrays in an ignored header member", proof: hdrWith(`"x":` + deepArrays), want: ErrProofTooLarge, code: CodeInvalidProof, within: sec},
-		{name: "10 000-level arrays in an ignored header member, 1 MiB cap", proof: hdrWith(`"x":` + deepArrays), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
-		{name: "10 000-level objects in an ignored header member, 1 MiB cap", proof: hdrWith(`"x":` + deepObjects), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
-		{name: "10 000-level arrays in an ignored jwk member, 1 MiB cap", proof: craft(t, k, atkObj(atkTyp, atkAlg("ES256"), atkJWKM(atkWith(string(k.PublicJWK()), `"x5c":`+deepArrays))), atkClaims()), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
-		{name: "10 000-level arrays in an ignored claim, 1 MiB cap", proof: atkProof(t, k, `"x":`+deepArrays), opts: big1M, want: ErrInvalidClaims, code: CodeInvalidProof, within: sec},
+		{name: "10 000-level arrays in an ignored header member, 64 KiB cap", proof: hdrWith(`"x":` + deepArrays), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
+		{name: "8 000-level objects in an ignored header member, 64 KiB cap", proof: hdrWith(`"x":` + deepObjects), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
+		{name: "10 000-level arrays in an ignored jwk member, 64 KiB cap", proof: craft(t, k, atkObj(atkTyp, atkAlg("ES256"), atkJWKM(atkWith(string(k.PublicJWK()), `"x5c":`+deepArrays))), atkClaims()), opts: big1M, want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
+		{name: "10 000-level arrays in an ignored claim, 64 KiB cap", proof: atkProof(t, k, `"x":`+deepArrays), opts: big1M, want: ErrInvalidClaims, code: CodeInvalidProof, within: sec},
 		{name: "100-level arrays in an ignored header member", proof: hdrWith(`"x":` + nested(100)), want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},
 		{name: "20-level arrays in an ignored header member", proof: hdrWith(`"x":` + nested(20)), jkt: k.Thumbprint(), within: sec},
 		{name: "70 header members", proof: hdrWith(strings.Join(many, ",")), want: ErrInvalidHeader, code: CodeInvalidProof, within: sec},

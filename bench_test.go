@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,26 @@ func BenchmarkRejectGarbage1MiB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := v.Verify(ctx, garbage, req); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}
+
+// BenchmarkRejectGarbageHeader1MiB refuses a 1 MiB DPoP header field the
+// way a server meets it: ProofFromHeader, then Verify only if it passed.
+func BenchmarkRejectGarbageHeader1MiB(b *testing.B) {
+	v, _ := NewVerifier(VerifierOptions{})
+	h := http.Header{"Dpop": {strings.Repeat("A,", 1<<19)}}
+	ctx := context.Background()
+	req := Request{Method: "POST", URL: benchURL}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		proof, err := ProofFromHeader(h)
+		if err == nil {
+			_, err = v.Verify(ctx, proof, req)
+		}
+		if err == nil {
 			b.Fatal("accepted")
 		}
 	}

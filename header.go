@@ -10,7 +10,8 @@ import (
 // canonicalises the name to "Dpop"; a map filled by hand may use another
 // spelling), and refuses more than one, or one value holding several
 // comma-separated values (RFC 9449 §4.3 check 1). Surrounding spaces and
-// tabs are trimmed.
+// tabs are trimmed. A value longer than [MaxProofSizeLimit] is refused
+// without being read.
 func ProofFromHeader(h http.Header) (string, error) {
 	var proof string
 	count := 0
@@ -28,6 +29,10 @@ func ProofFromHeader(h http.Header) (string, error) {
 		return "", reject(ErrMissingProof, "missing DPoP proof")
 	case count > 1:
 		return "", reject(ErrMultipleProofs, "more than one DPoP header")
+	}
+	// Refuse an oversized value before scanning it at all.
+	if len(proof) > MaxProofSizeLimit {
+		return "", reject(ErrProofTooLarge, "DPoP proof too large")
 	}
 	proof = strings.Trim(proof, " \t")
 	if strings.IndexByte(proof, ',') >= 0 {

@@ -33,6 +33,9 @@ const (
 	// DefaultMaxProofSize caps the DPoP header value. A proof with an RSA
 	// 4096 key, a long URL and a nonce stays well under 4 KiB.
 	DefaultMaxProofSize = 8 << 10
+	// MaxProofSizeLimit is the largest MaxProofSize a verifier accepts, and
+	// the size above which ProofFromHeader refuses a value unread.
+	MaxProofSizeLimit = 64 << 10
 	// MaxJTILength caps the jti claim (RFC 9449 §11.1); a 128-bit random
 	// value needs 22 characters, a UUID 36.
 	MaxJTILength = 256
@@ -142,6 +145,9 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	}
 	if v.maxSize <= 0 {
 		v.maxSize = DefaultMaxProofSize
+	}
+	if v.maxSize > MaxProofSizeLimit {
+		return nil, errors.New("dpop: MaxProofSize above MaxProofSizeLimit")
 	}
 	if v.replay == nil {
 		v.replay = NewMemoryReplayStore(MemoryReplayOptions{Now: v.now})
