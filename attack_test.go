@@ -58,7 +58,6 @@ var atkSentinels = []error{
 	ErrMissingClaim, ErrInvalidSignature, ErrHTMMismatch, ErrHTUMismatch,
 	ErrIATTooOld, ErrIATInFuture, ErrNonceRequired, ErrNonceInvalid,
 	ErrATHMismatch, ErrKeyMismatch, ErrReplay, ErrStoreUnavailable,
-	ErrInvalidAccessToken,
 }
 
 func atkTime() time.Time { return time.Unix(atkNow, 0) }

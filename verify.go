@@ -294,7 +294,10 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	}
 
 	// 7. Replay, last.
-	expires := iat.Add(v.maxAge + v.leeway)
+	// The proof is accepted up to and including iat+MaxAge+Leeway; the
+	// entry outlives that instant by a second so that a store with coarse
+	// expiry (seconds or milliseconds) never forgets it too early.
+	expires := iat.Add(v.maxAge + v.leeway + time.Second)
 	seen, err := v.replay.Seen(ctx, replayKey(hdr.key.jkt, c.jti), expires)
 	if err != nil {
 		return nil, &Error{Code: CodeTemporarilyUnavailable, Description: "DPoP replay check unavailable", err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
