@@ -3,6 +3,6 @@ module github.com/dpopkit/dpop
 go 1.26.0
 
 require (
-	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
-	golang.org/x/oauth2 v0.38.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9
+	golang.org/x/oauth2 v0.38.0
 )

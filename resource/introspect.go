@@ -1,0 +1,243 @@
+package resource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxIntrospectionSize caps an introspection response.
+const maxIntrospectionSize = 1 << 20
+
+// IntrospectionOptions configure an [Introspector].
+type IntrospectionOptions struct {
+	// Endpoint is the introspection endpoint (required). It must be
+	// https; plain http is accepted only for a loopback host (tests).
+	Endpoint string
+	// ClientID and ClientSecret authenticate this resource server to the
+	// endpoint with client_secret_basic (RFC 6749 §2.3.1: each is
+	// form-urlencoded, then used as HTTP Basic user and password).
+	// Required; for another method, supply an HTTPClient whose transport
+	// authenticates and set ClientID only.
+	ClientID, ClientSecret string
+	// Issuer, when set, must equal the response's iss.
+	Issuer string
+	// Audience, when set, must be in the response's aud (a string or an
+	// array); a response without aud is then refused.
+	Audience string
+	// HTTPClient sends the requests; nil means a client with a 10 second
+	// timeout.
+	HTTPClient *http.Client
+	// Leeway is the clock skew tolerated on exp and nbf; 0 means
+	// DefaultJWTLeeway, a negative value none.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Introspector validates opaque access tokens with token introspection
+// (RFC 7662). It sends no DPoP proof (RFC 9449 §6.2): it reads the binding
+// from the response's cnf.jkt and lets the [Middleware] check it. The
+// response must be consistent: a token_type of DPoP requires cnf.jkt, a
+// cnf.jkt requires token_type DPoP or none, and a cnf without jkt is
+// refused. Wrap it in a [Cache], which keeps each result until the token's
+// exp or the cache TTL, whichever is first.
+//
+// It is safe for concurrent use.
+type Introspector struct {
+	endpoint         string
+	id, secret       string
+	issuer, audience string
+	client           *http.Client
+	leeway           time.Duration
+	now              func() time.Time
+}
+
+// NewIntrospector returns an introspector configured by opts.
+func NewIntrospector(opts IntrospectionOptions) (*Introspector, error) {
+	if err := checkFetchURL(opts.Endpoint); err != nil {
+		return nil, fmt.Errorf("resource: IntrospectionOptions.Endpoint: %w", err)
+	}
+	if opts.ClientID == "" {
+		return nil, errors.New("resource: IntrospectionOptions.ClientID is required")
+	}
+	in := &Introspector{
+		endpoint: opts.Endpoint,
+		id:       opts.ClientID,
+		secret:   opts.ClientSecret,
+		issuer:   opts.Issuer,
+		audience: opts.Audience,
+		client:   opts.HTTPClient,
+		leeway:   opts.Leeway,
+		now:      opts.Now,
+	}
+	if in.client == nil {
+		in.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	switch {
+	case in.leeway == 0:
+		in.leeway = DefaultJWTLeeway
+	case in.leeway < 0:
+		in.leeway = 0
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	return in, nil
+}
+
+// introspection is the part of an RFC 7662 §2.2 response that is checked.
+type introspection struct {
+	Active    *bool           `json:"active"`
+	Scope     *string         `json:"scope"`
+	ClientID  *string         `json:"client_id"`
+	Sub       *string         `json:"sub"`
+	Iss       *string         `json:"iss"`
+	Aud       json.RawMessage `json:"aud"`
+	Exp       *json.Number    `json:"exp"`
+	Nbf       *json.Number    `json:"nbf"`
+	TokenType *string         `json:"token_type"`
+	Cnf       *struct {
+		JKT *string `json:"jkt"`
+	} `json:"cnf"`
+}
+
+// ValidateToken introspects token.
+func (in *Introspector) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if in.secret != "" {
+		req.SetBasicAuth(url.QueryEscape(in.id), url.QueryEscape(in.secret))
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// 401 here means this server's credentials are wrong: not the
+		// client's fault either.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("%w: introspection status %d", ErrUnavailable, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err)
+	}
+	if len(body) > maxIntrospectionSize {
+		return nil, fmt.Errorf("%w: introspection response too large", ErrUnavailable)
+	}
+	return in.interpret(body)
+}
+
+// interpret checks an introspection response body.
+func (in *Introspector) interpret(body []byte) (*TokenInfo, error) {
+	var r introspection
+	var all map[string]any
+	if json.Unmarshal(body, &r) != nil || json.Unmarshal(body, &all) != nil || r.Active == nil {
+		return nil, fmt.Errorf("%w: malformed introspection response", ErrUnavailable)
+	}
+	if !*r.Active {
+		return nil, invalid("token is not active")
+	}
+	now := in.now()
+	info := &TokenInfo{Claims: all}
+	if r.Exp != nil {
+		exp, err := numericDate(*r.Exp)
+		if err != nil {
+			return nil, invalid("exp is not a number")
+		}
+		if now.Add(-in.leeway).After(exp) {
+			return nil, invalid("token expired")
+		}
+		info.Expiry = exp
+	}
+	if r.Nbf != nil {
+		nbf, err := numericDate(*r.Nbf)
+		if err != nil {
+			return nil, invalid("nbf is not a number")
+		}
+		if now.Add(in.leeway).Before(nbf) {
+			return nil, invalid("token not yet valid")
+		}
+	}
+	if in.issuer != "" && (r.Iss == nil || *r.Iss != in.issuer) {
+		return nil, invalid("wrong issuer")
+	}
+	if in.audience != "" && !audienceContains(r.Aud, in.audience) {
+		return nil, invalid("wrong audience")
+	}
+	if r.Sub != nil {
+		info.Subject = *r.Sub
+	}
+	if r.ClientID != nil {
+		info.ClientID = *r.ClientID
+	}
+	if r.Scope != nil {
+		info.Scopes = strings.Fields(*r.Scope)
+	}
+	_, hasCnf := all["cnf"]
+	tokenType := ""
+	if r.TokenType != nil {
+		tokenType = *r.TokenType
+	}
+	switch {
+	case hasCnf:
+		if r.Cnf == nil || r.Cnf.JKT == nil || !isThumbprint(*r.Cnf.JKT) {
+			return nil, invalid("cnf has no valid jkt")
+		}
+		if tokenType != "" && !strings.EqualFold(tokenType, "DPoP") {
+			return nil, invalid("cnf.jkt with a token_type other than DPoP")
+		}
+		info.JKT = *r.Cnf.JKT
+	case strings.EqualFold(tokenType, "DPoP"):
+		return nil, invalid("token_type DPoP without cnf.jkt")
+	case tokenType != "" && !strings.EqualFold(tokenType, "Bearer"):
+		return nil, invalid("unknown token_type")
+	}
+	return info, nil
+}
+
+// numericDate converts a JSON NumericDate (seconds, possibly fractional).
+func numericDate(n json.Number) (time.Time, error) {
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > 253402300799 {
+		return time.Time{}, errors.New("bad NumericDate")
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+}
+
+// audienceContains reports whether raw, a JSON string or array of strings,
+// contains aud.
+func audienceContains(raw json.RawMessage, aud string) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return false
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == aud
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) == nil {
+		for _, a := range many {
+			if a == aud {
+				return true
+			}
+		}
+	}
+	return false
+}

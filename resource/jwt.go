@@ -1,0 +1,403 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Defaults of [JWTOptions].
+const (
+	// DefaultJWTLeeway is the clock skew tolerated on exp, nbf and iat.
+	DefaultJWTLeeway = 30 * time.Second
+	// DefaultJWKSRefreshInterval is the shortest time between two fetches
+	// of the key set: a token with an unknown kid triggers a fetch at
+	// most this often, so junk tokens cannot make the server hammer the
+	// issuer.
+	DefaultJWKSRefreshInterval = 30 * time.Second
+	// DefaultJWKSMaxAge is how long a fetched key set is used before it is
+	// fetched again on the next validation.
+	DefaultJWKSMaxAge = time.Hour
+	// maxJWKSSize caps the key set document.
+	maxJWKSSize = 1 << 20
+	// fetchTimeout bounds one key set fetch.
+	fetchTimeout = 10 * time.Second
+	// maxKeyCandidates caps the keys tried for a token without a kid.
+	maxKeyCandidates = 8
+)
+
+// defaultJWTAlgorithms are the JWS algorithms accepted for access tokens
+// when JWTOptions.Algorithms is empty: asymmetric only (RFC 9068 §2.1,
+// §4), never none or HMAC.
+var defaultJWTAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+// JWTOptions configure a [JWTValidator].
+type JWTOptions struct {
+	// Issuer is the exact iss value of the authorization server
+	// (required).
+	Issuer string
+	// Audience is this resource's identifier; aud must contain it
+	// (required).
+	Audience string
+	// JWKSURL is the issuer's jwks_uri (required). It must be https; plain
+	// http is accepted only for a loopback host (tests).
+	JWKSURL string
+	// Algorithms is the allow-list of token signature algorithms; empty
+	// means every asymmetric algorithm go-jose supports. HMAC and none are
+	// refused.
+	Algorithms []string
+	// HTTPClient fetches the key set; nil means a client with a 10 second
+	// timeout.
+	HTTPClient *http.Client
+	// Leeway is the clock skew tolerated on exp, nbf and iat; 0 means
+	// DefaultJWTLeeway, a negative value none.
+	Leeway time.Duration
+	// RefreshInterval is the shortest time between key set fetches; 0
+	// means DefaultJWKSRefreshInterval.
+	RefreshInterval time.Duration
+	// MaxAge is how long a key set is used before it is fetched again; 0
+	// means DefaultJWKSMaxAge.
+	MaxAge time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// JWTValidator validates JWT access tokens (RFC 9068) signed by one
+// issuer with the keys of its JWKS, which it fetches, caches and refreshes
+// when a token names an unknown kid (at most once per RefreshInterval).
+// It checks typ (at+jwt or application/at+jwt), the signature, iss, aud,
+// exp (required), nbf and iat, and reads cnf.jkt only from a token whose
+// signature verified. A cnf without jkt (a binding this package cannot
+// check, e.g. mTLS) is refused.
+//
+// It is safe for concurrent use.
+type JWTValidator struct {
+	issuer, audience string
+	jwksURL          string
+	algs             []jose.SignatureAlgorithm
+	client           *http.Client
+	leeway           time.Duration
+	refresh          time.Duration
+	maxAge           time.Duration
+	now              func() time.Time
+
+	keys atomic.Pointer[keySet]
+	mu   sync.Mutex // serialises fetches
+	// lastFetch is the time of the last fetch attempt, lastErr its error;
+	// both guarded by mu.
+	lastFetch time.Time
+	lastErr   error
+}
+
+type keySet struct {
+	keys    []jose.JSONWebKey
+	fetched time.Time
+}
+
+// NewJWTValidator returns a validator configured by opts. It does not
+// fetch the key set yet: the first validation does.
+func NewJWTValidator(opts JWTOptions) (*JWTValidator, error) {
+	if opts.Issuer == "" || opts.Audience == "" {
+		return nil, errors.New("resource: JWTOptions.Issuer and Audience are required")
+	}
+	if err := checkFetchURL(opts.JWKSURL); err != nil {
+		return nil, fmt.Errorf("resource: JWTOptions.JWKSURL: %w", err)
+	}
+	v := &JWTValidator{
+		issuer:   opts.Issuer,
+		audience: opts.Audience,
+		jwksURL:  opts.JWKSURL,
+		client:   opts.HTTPClient,
+		leeway:   opts.Leeway,
+		refresh:  opts.RefreshInterval,
+		maxAge:   opts.MaxAge,
+		now:      opts.Now,
+	}
+	if len(opts.Algorithms) == 0 {
+		v.algs = defaultJWTAlgorithms
+	}
+	for _, a := range opts.Algorithms {
+		sa := jose.SignatureAlgorithm(a)
+		found := false
+		for _, d := range defaultJWTAlgorithms {
+			found = found || d == sa
+		}
+		if !found {
+			return nil, fmt.Errorf("resource: access token algorithm %q is not an asymmetric JWS algorithm", a)
+		}
+		v.algs = append(v.algs, sa)
+	}
+	if v.client == nil {
+		v.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	switch {
+	case v.leeway == 0:
+		v.leeway = DefaultJWTLeeway
+	case v.leeway < 0:
+		v.leeway = 0
+	}
+	if v.refresh <= 0 {
+		v.refresh = DefaultJWKSRefreshInterval
+	}
+	if v.maxAge <= 0 {
+		v.maxAge = DefaultJWKSMaxAge
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	return v, nil
+}
+
+// checkFetchURL accepts an https URL, or an http URL whose host is a
+// loopback address or "localhost".
+func checkFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h == "localhost" || ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return errors.New("http is only allowed for a loopback host; use https")
+	}
+	return errors.New("scheme must be https")
+}
+
+// invalid wraps ErrInvalidToken with a reason for logs (never sent to the
+// client).
+func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, reason) }
+
+// accessTokenClaims are the claims read besides the registered ones.
+type accessTokenClaims struct {
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	Cnf      *struct {
+		JKT *string `json:"jkt"`
+	} `json:"cnf"`
+}
+
+// ValidateToken validates a JWT access token.
+func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
+	if len(token) > DefaultMaxTokenSize || strings.Count(token, ".") != 2 {
+		return nil, invalid("not a compact JWS")
+	}
+	tok, err := jwt.ParseSigned(token, v.algs)
+	if err != nil {
+		return nil, invalid("malformed JWT or algorithm not allowed")
+	}
+	if len(tok.Headers) != 1 {
+		return nil, invalid("not exactly one signature")
+	}
+	h := tok.Headers[0]
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, invalid("typ is not at+jwt")
+	}
+	keys, err := v.lookup(ctx, h.KeyID, h.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		std  jwt.Claims
+		ext  accessTokenClaims
+		all  map[string]any
+		good bool
+	)
+	for _, k := range keys {
+		if err := tok.Claims(k.Key, &std, &ext, &all); err == nil {
+			good = true
+			break
+		}
+	}
+	if !good {
+		return nil, invalid("signature does not verify or claims are malformed")
+	}
+	// From here on the claims are the issuer's.
+	if std.Expiry == nil {
+		return nil, invalid("exp is missing")
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{
+		Issuer:      v.issuer,
+		AnyAudience: jwt.Audience{v.audience},
+		Time:        v.now(),
+	}, v.leeway); err != nil {
+		return nil, invalid(err.Error())
+	}
+	info := &TokenInfo{
+		Subject:  std.Subject,
+		ClientID: ext.ClientID,
+		Scopes:   strings.Fields(ext.Scope),
+		Expiry:   std.Expiry.Time(),
+		Claims:   all,
+	}
+	if _, bound := all["cnf"]; bound {
+		if ext.Cnf == nil || ext.Cnf.JKT == nil || !isThumbprint(*ext.Cnf.JKT) {
+			return nil, invalid("cnf has no valid jkt")
+		}
+		info.JKT = *ext.Cnf.JKT
+	}
+	return info, nil
+}
+
+// isThumbprint reports whether s looks like a base64url SHA-256 (43
+// characters of the base64url alphabet).
+func isThumbprint(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup returns the candidate keys for kid and alg, fetching the key set
+// when there is none yet, when it is older than MaxAge, or when kid is
+// unknown, but never more often than RefreshInterval.
+func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSONWebKey, error) {
+	now := v.now()
+	if ks := v.keys.Load(); ks != nil && now.Sub(ks.fetched) < v.maxAge {
+		if c := ks.candidates(kid, alg); len(c) > 0 {
+			return c, nil
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now = v.now()
+	ks := v.keys.Load()
+	if ks != nil && now.Sub(ks.fetched) < v.maxAge && !ks.fetched.Before(v.lastFetch) {
+		// Another request refreshed while this one waited.
+		if c := ks.candidates(kid, alg); len(c) > 0 {
+			return c, nil
+		}
+	}
+	if !v.lastFetch.IsZero() && now.Sub(v.lastFetch) < v.refresh {
+		// Rate limited: answer from what there is.
+		if ks != nil {
+			if c := ks.candidates(kid, alg); len(c) > 0 {
+				return c, nil
+			}
+		}
+		if v.lastErr != nil {
+			return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, v.lastErr)
+		}
+		return nil, invalid("no key for the token's kid")
+	}
+	v.lastFetch = now
+	// The fetch outlives the request that triggered it: a client that
+	// hangs up must not leave the server without keys for a whole
+	// RefreshInterval.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	fresh, err := v.fetch(fctx)
+	cancel()
+	v.lastErr = err
+	if err != nil {
+		if ks != nil {
+			if c := ks.candidates(kid, alg); len(c) > 0 {
+				return c, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, err)
+	}
+	fresh.fetched = now
+	v.keys.Store(fresh)
+	if c := fresh.candidates(kid, alg); len(c) > 0 {
+		return c, nil
+	}
+	return nil, invalid("no key for the token's kid")
+}
+
+// candidates returns the signing keys usable for kid and alg.
+func (ks *keySet) candidates(kid, alg string) []jose.JSONWebKey {
+	var out []jose.JSONWebKey
+	for _, k := range ks.keys {
+		if kid != "" && k.KeyID != kid {
+			continue
+		}
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		if k.Algorithm != "" && k.Algorithm != alg {
+			continue
+		}
+		out = append(out, k)
+		if len(out) == maxKeyCandidates {
+			break
+		}
+	}
+	return out
+}
+
+// fetch downloads and parses the key set. Keys that do not parse, or that
+// are symmetric, are skipped rather than failing the whole set.
+func (v *JWTValidator) fetch(ctx context.Context) (*keySet, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.jwksURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxJWKSSize {
+		return nil, errors.New("key set too large")
+	}
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, errors.New("key set is not a JWK Set")
+	}
+	ks := &keySet{}
+	for _, raw := range doc.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil || !k.Valid() {
+			continue
+		}
+		if _, sym := k.Key.([]byte); sym {
+			continue
+		}
+		pub := k.Public()
+		if pub.Key == nil {
+			continue
+		}
+		ks.keys = append(ks.keys, pub)
+	}
+	if len(ks.keys) == 0 {
+		return nil, errors.New("key set has no usable key")
+	}
+	return ks, nil
+}
