@@ -41,7 +41,7 @@ func benchVerify(b *testing.B, alg Algorithm) {
 			b.Fatal(err)
 		}
 	}
-	store := &swappableStore{s: NewMemoryReplayStore(MemoryReplayOptions{})}
+	store := &swappableStore{s: NewMemoryReplayStore(MemoryReplayOptions{MaxEntries: 1 << 16})}
 	v, err := NewVerifier(VerifierOptions{Replay: store})
 	if err != nil {
 		b.Fatal(err)
@@ -53,7 +53,7 @@ func benchVerify(b *testing.B, alg Algorithm) {
 	for i := 0; i < b.N; i++ {
 		if i%pool == 0 && i > 0 {
 			b.StopTimer()
-			store.s = NewMemoryReplayStore(MemoryReplayOptions{})
+			store.s = NewMemoryReplayStore(MemoryReplayOptions{MaxEntries: 1 << 16})
 			b.StartTimer()
 		}
 		if _, err := v.Verify(ctx, proofs[i%pool], req); err != nil {

@@ -321,31 +321,26 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	}, nil
 }
 
-// splitCompact checks that proof has exactly three segments of base64url
-// characters and returns the positions of the two dots.
+// splitCompact finds the two dots of a compact JWS and refuses any other
+// number of segments, an empty segment, and CR or LF (which the base64
+// decoder would silently skip). The alphabet of each segment is checked
+// where it is decoded: the header by decodeB64 on a cache miss (a cache hit
+// is a header that passed before), the claims and signature by the strict
+// decoder. All scans here are vectorised byte searches.
 func splitCompact(proof string) (d1, d2 int, ok bool) {
-	d1, d2 = -1, -1
-	for i := 0; i < len(proof); i++ {
-		c := proof[i]
-		if b64Alphabet[c] {
-			continue
-		}
-		if c != '.' {
-			return 0, 0, false
-		}
-		switch {
-		case d1 < 0:
-			d1 = i
-		case d2 < 0:
-			d2 = i
-		default:
-			return 0, 0, false
-		}
-	}
-	if d2 < 0 || d1 == 0 || d2 == d1+1 || d2 == len(proof)-1 {
+	d1 = strings.IndexByte(proof, '.')
+	if d1 <= 0 {
 		return 0, 0, false
 	}
-	return d1, d2, true
+	rest := proof[d1+1:]
+	i := strings.IndexByte(rest, '.')
+	if i <= 0 || i == len(rest)-1 || strings.IndexByte(rest[i+1:], '.') >= 0 {
+		return 0, 0, false
+	}
+	if strings.IndexByte(proof, '\r') >= 0 || strings.IndexByte(proof, '\n') >= 0 {
+		return 0, 0, false
+	}
+	return d1, d1 + 1 + i, true
 }
 
 func (v *Verifier) header(seg string) (*header, error) {
