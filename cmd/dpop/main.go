@@ -54,6 +54,10 @@ var commands = []command{
 	{"thumbprint", "print the RFC 7638 thumbprint of a public or private JWK", runThumbprint},
 	{"proof", "create a DPoP proof for an HTTP request", runProof},
 	{"verify", "verify DPoP proofs and print the results as JSON", runVerify},
+	{"demo", "run a client against the test servers and show every DPoP exchange", runDemo},
+	{"serve", "run the test authorization and resource servers (dpoptest)", runServe},
+	{"token", "get a DPoP-bound access token from an authorization server", runToken},
+	{"curl", "call a resource with a saved session's DPoP-bound token", runCurl},
 }
 
 func main() {

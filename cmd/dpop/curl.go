@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dpopkit/dpop/client"
+	"golang.org/x/oauth2"
+)
+
+var curlUsage = usage{
+	name:     "curl",
+	synopsis: "dpop curl [-session FILE] [-X METHOD] [-H 'Name: value']... [-d DATA] [-v] [-i] [-f] URL",
+	about: `Call a resource with the DPoP-bound token of a session saved by "dpop token":
+the request carries "Authorization: DPoP <token>" and a new proof signed with
+the session's key, with ath (RFC 9449 §7). When the resource demands a nonce
+(401 use_dpop_nonce), the request is sent once more with it. An expired
+token is refreshed first with the same key, and the session file is updated
+with the new token and the latest nonces.
+
+The response body goes to standard output, as with curl. -i writes the status
+line and the response header fields before it; -v shows each exchange on
+standard error, with the proof decoded and the response header fields.
+
+-d sends DATA as the body (POST unless -X says otherwise, Content-Type
+application/x-www-form-urlencoded unless -H sets one); -d @FILE sends the
+file, -d @- standard input.
+
+The exit status is 0 whatever the HTTP status, like curl; with -f it is 1 for
+a status of 400 or more. It is 1 when the request cannot be sent.`,
+	examples: `  dpop token http://127.0.0.1:8080 -client-id public-client -no-browser -session s.json
+  dpop curl -session s.json http://127.0.0.1:41235/resource
+  DPOP_SESSION=s.json dpop curl -v -X POST -H 'Content-Type: application/json' \
+      -d '{"hello":"world"}' http://127.0.0.1:41235/resource
+  dpop curl -session s.json -f -i https://api.example.com/me`,
+}
+
+// headerList is a repeatable -H flag.
+type headerList []string
+
+func (h *headerList) String() string { return strings.Join(*h, ", ") }
+
+func (h *headerList) Set(s string) error {
+	name, _, ok := strings.Cut(s, ":")
+	if !ok || !isToken(strings.TrimSpace(name)) {
+		return fmt.Errorf("want 'Name: value', got %s", quote(s))
+	}
+	*h = append(*h, s)
+	return nil
+}
+
+// recordingSource remembers the last token its source returned.
+type recordingSource struct {
+	src  oauth2.TokenSource
+	mu   sync.Mutex
+	last *oauth2.Token
+}
+
+func (r *recordingSource) Token() (*oauth2.Token, error) {
+	tok, err := r.src.Token()
+	if err == nil {
+		r.mu.Lock()
+		r.last = tok
+		r.mu.Unlock()
+	}
+	return tok, err
+}
+
+func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	u := &curlUsage
+	fs := newFlagSet(u.name, stderr)
+	sessionFile := fs.String("session", os.Getenv("DPOP_SESSION"), "session `file` written by dpop token (default $DPOP_SESSION)")
+	method := fs.String("X", "", "request `method` (default GET, or POST with -d)")
+	var headers headerList
+	fs.Var(&headers, "H", "request header `'Name: value'`, repeatable")
+	data := fs.String("d", "", "request body `DATA`; @FILE reads a file, @- standard input")
+	verbose := fs.Bool("v", false, "show the exchanges on standard error")
+	include := fs.Bool("i", false, "write the status line and response header fields to standard output")
+	failOnError := fs.Bool("f", false, "exit 1 when the HTTP status is 400 or more")
+	timeout := fs.Duration("timeout", time.Minute, "time limit for the whole call")
+	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	dataSet := false
+	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "d" })
+	switch {
+	case len(positional) == 0:
+		return usageError(stderr, u, "the URL is required")
+	case len(positional) > 1:
+		return usageError(stderr, u, "unexpected argument %s", quote(positional[1]))
+	case *sessionFile == "":
+		return usageError(stderr, u, "-session is required (or set DPOP_SESSION)")
+	case *method != "" && !isToken(*method):
+		return usageError(stderr, u, "-X is not an HTTP method token")
+	case *timeout <= 0:
+		return usageError(stderr, u, "-timeout must be positive")
+	}
+	target := positional[0]
+	if tu, err := url.Parse(target); err != nil || (tu.Scheme != "https" && tu.Scheme != "http") || tu.Host == "" {
+		return usageError(stderr, u, "the URL %s is not an absolute http or https URL", quote(target))
+	}
+	if *method == "" {
+		*method = http.MethodGet
+		if dataSet {
+			*method = http.MethodPost
+		}
+	}
+	var body []byte
+	if dataSet {
+		if name, ok := strings.CutPrefix(*data, "@"); ok {
+			var err error
+			if name == "-" {
+				body, err = io.ReadAll(stdin)
+			} else {
+				body, err = os.ReadFile(name)
+			}
+			if err != nil {
+				return failf(stderr, u.name, "reading the body: %v", err)
+			}
+		} else {
+			body = []byte(*data)
+		}
+	}
+
+	s, sc, err := loadSession(*sessionFile)
+	if err != nil {
+		return failf(stderr, u.name, "reading the session: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	log := io.Discard
+	if *verbose {
+		log = &syncWriter{w: stderr}
+	}
+	nonces := &client.MemoryNonceCache{}
+	nonces.Load(s.Nonces)
+	logRT := &logTransport{observe: func(x *exchange) { printExchange(log, "", x) }}
+	var base http.RoundTripper = logRT
+	if sc != nil && len(sc.ClientKey) > 0 {
+		endpoints := []string{sc.TokenEndpoint, sc.PAREndpoint}
+		if base, err = newAssertionTransport(logRT, sc.ClientID, sc.TokenEndpoint, endpoints, sc.ClientKey); err != nil {
+			return failf(stderr, u.name, "session %s: %v", *sessionFile, err)
+		}
+	}
+	tr := &client.Transport{Key: s.Key, Base: base, Nonces: nonces}
+	pctx := client.NewContext(ctx, tr)
+
+	var src oauth2.TokenSource = oauth2.StaticTokenSource(s.Token)
+	if sc != nil && sc.TokenEndpoint != "" && s.Token.RefreshToken != "" {
+		cfg := &oauth2.Config{ClientID: sc.ClientID, ClientSecret: sc.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: sc.TokenEndpoint}}
+		if sc.ClientSecret == "" {
+			cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client
+		}
+		src = cfg.TokenSource(pctx, s.Token)
+		if !s.Token.Valid() {
+			fmt.Fprintf(log, "* the access token has expired; refreshing it at %s with the session's key\n", sc.TokenEndpoint)
+		}
+	} else if !s.Token.Valid() {
+		fmt.Fprintln(stderr, "dpop curl: warning: the access token has expired and the session cannot refresh it")
+	}
+	rec := &recordingSource{src: src}
+	allowBearer := strings.EqualFold(s.Token.TokenType, "Bearer")
+	hc := oauth2.NewClient(pctx, client.TokenSource(rec, allowBearer))
+
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, *method, target, rd)
+	if err != nil {
+		return failf(stderr, u.name, "%v", err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := hc.Do(req)
+	saveBack := func() int {
+		tok := s.Token
+		rec.mu.Lock()
+		if rec.last != nil {
+			tok = rec.last
+		}
+		rec.mu.Unlock()
+		snap := nonces.Snapshot()
+		if tok.AccessToken == s.Token.AccessToken && maps.Equal(snap, s.Nonces) {
+			return exitOK
+		}
+		if tok.RefreshToken == "" {
+			tok.RefreshToken = s.Token.RefreshToken
+		}
+		ns := &client.Session{Token: tok, Key: s.Key, KeyRef: s.KeyRef, Nonces: snap}
+		if err := saveSession(*sessionFile, ns, sc); err != nil {
+			return failf(stderr, u.name, "updating the session: %s", clientErrText(err))
+		}
+		if tok.AccessToken != s.Token.AccessToken {
+			fmt.Fprintf(log, "* session %s updated with the refreshed token\n", *sessionFile)
+		}
+		return exitOK
+	}
+	if err != nil {
+		saveBack()
+		return failf(stderr, u.name, "%s", tokenErrText(err))
+	}
+	defer resp.Body.Close()
+	if *verbose {
+		var b strings.Builder
+		for _, name := range slices.Sorted(maps.Keys(resp.Header)) {
+			for _, v := range resp.Header[name] {
+				fmt.Fprintf(&b, "< %s: %s\n", name, v)
+			}
+		}
+		fmt.Fprint(log, b.String())
+	}
+	if *include {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "%s %s\r\n", resp.Proto, resp.Status)
+		_ = resp.Header.Write(&b)
+		b.WriteString("\r\n")
+		if _, err := stdout.Write(b.Bytes()); err != nil {
+			return failf(stderr, u.name, "writing the response: %v", err)
+		}
+	}
+	if _, err := io.Copy(stdout, resp.Body); err != nil {
+		return failf(stderr, u.name, "reading the response: %v", err)
+	}
+	if code := saveBack(); code != exitOK {
+		return code
+	}
+	if *failOnError && resp.StatusCode >= 400 {
+		fmt.Fprintf(stderr, "dpop curl: the server answered %s\n", resp.Status)
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,330 @@
+package dpoptest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
+)
+
+// Client authentication methods (RFC 7591 §2, RFC 7523).
+const (
+	AuthNone              = "none"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+)
+
+// IDs of the registered clients.
+const (
+	PublicClientID       = "public-client"
+	ConfidentialClientID = "confidential-client"
+	JWTClientID          = "jwt-client"
+	BearerClientID       = "bearer-client"
+
+	// ConfidentialClientSecret is the secret of ConfidentialClientID.
+	ConfidentialClientSecret = "confidential-secret"
+)
+
+// ClientAssertionType is the client_assertion_type of RFC 7523 §2.2.
+const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// Client is a registered client.
+type Client struct {
+	ID     string
+	Secret string // "" for public and private_key_jwt clients
+	Public bool
+	// AuthMethod is "none", "client_secret_basic", "client_secret_post"
+	// or "private_key_jwt". The confidential client accepts both
+	// client_secret_basic (its AuthMethod) and client_secret_post.
+	AuthMethod string
+	// RedirectURIs are accepted besides every loopback redirect URI
+	// http://127.0.0.1:<port>/<path> and http://localhost:<port>/<path>
+	// (RFC 8252 §7.3).
+	RedirectURIs []string
+	// Key is the private_key_jwt client's assertion signing key (ES256);
+	// nil otherwise.
+	Key *dpop.Key
+	// DPoPBound is the client's dpop_bound_access_tokens (RFC 9449 §5.2).
+	DPoPBound bool
+}
+
+func (c Client) clone() Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	return c
+}
+
+func (s *Server) registerClients() error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	key, err := dpop.NewKey(priv, dpop.ES256)
+	if err != nil {
+		return err
+	}
+	s.privs = map[string]*ecdsa.PrivateKey{JWTClientID: priv}
+	s.clients = []Client{
+		{ID: PublicClientID, Public: true, AuthMethod: AuthNone, DPoPBound: true},
+		{ID: ConfidentialClientID, Secret: ConfidentialClientSecret, AuthMethod: AuthClientSecretBasic},
+		{ID: JWTClientID, AuthMethod: AuthPrivateKeyJWT, Key: key},
+		{ID: BearerClientID, Public: true, AuthMethod: AuthNone},
+	}
+	return nil
+}
+
+// Clients returns the registered clients.
+func (s *Server) Clients() []Client {
+	out := make([]Client, len(s.clients))
+	for i, c := range s.clients {
+		out[i] = c.clone()
+	}
+	return out
+}
+
+// Client returns the registered client with that ID, or the zero Client.
+func (s *Server) Client(id string) Client {
+	if c := s.client(id); c != nil {
+		return c.clone()
+	}
+	return Client{}
+}
+
+func (s *Server) client(id string) *Client {
+	for i := range s.clients {
+		if s.clients[i].ID == id {
+			return &s.clients[i]
+		}
+	}
+	return nil
+}
+
+// ClientAssertion returns a fresh RFC 7523 client assertion for a
+// private_key_jwt client: iss and sub the client_id, aud audience (the
+// issuer URL() when empty), a unique jti and a one-minute lifetime, signed
+// with ES256 by the client's Key. Send it as client_assertion with
+// client_assertion_type ClientAssertionType.
+func (s *Server) ClientAssertion(clientID, audience string) (string, error) {
+	priv := s.privs[clientID]
+	if priv == nil {
+		return "", errors.New("dpoptest: no private_key_jwt client " + clientID)
+	}
+	if audience == "" {
+		audience = s.asURL
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	return jwt.Signed(sig).Claims(jwt.Claims{
+		Issuer:   clientID,
+		Subject:  clientID,
+		Audience: jwt.Audience{audience},
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(time.Minute)),
+		ID:       randomToken(),
+	}).Serialize()
+}
+
+// ClientAssertionParams returns the form parameters client_assertion_type
+// and client_assertion of a fresh ClientAssertion, ready for
+// clientcredentials.Config.EndpointParams or oauth2.SetAuthURLParam.
+func (s *Server) ClientAssertionParams(clientID, audience string) (url.Values, error) {
+	a, err := s.ClientAssertion(clientID, audience)
+	if err != nil {
+		return nil, err
+	}
+	return url.Values{"client_assertion_type": {ClientAssertionType}, "client_assertion": {a}}, nil
+}
+
+// authResult is an authenticated client, with the jti of its assertion
+// still to be used up once the request's proof has passed.
+type authResult struct {
+	client *Client
+	jtiKey string
+	jtiExp time.Time
+}
+
+const maxAssertionLifetime = 10 * time.Minute
+const assertionLeeway = 30 * time.Second
+
+func oauthError(code, desc string, status int) *authserver.Error {
+	return &authserver.Error{Code: code, Description: desc, Status: status}
+}
+
+func invalidClient(w http.ResponseWriter, basic bool, desc string) *authserver.Error {
+	if basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="dpoptest", charset="UTF-8"`)
+	}
+	return oauthError("invalid_client", desc, http.StatusUnauthorized)
+}
+
+// authenticateClient authenticates the client of a token or PAR request
+// (RFC 6749 §2.3, RFC 7523 §3). endpoint is the URL of the endpoint, also
+// accepted as an assertion audience. A used assertion jti is refused, but
+// the jti is recorded only by commit, after the proof has passed, so that
+// a request retried for a nonce keeps its assertion.
+func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form url.Values, endpoint string) (*authResult, error) {
+	user, pass, basic := r.BasicAuth()
+	formID := form.Get("client_id")
+	_, hasSecret := form["client_secret"]
+	_, hasAssertion := form["client_assertion"]
+	methods := 0
+	for _, b := range []bool{basic, hasSecret, hasAssertion} {
+		if b {
+			methods++
+		}
+	}
+	if methods > 1 {
+		return nil, oauthError("invalid_request", "more than one client authentication method", http.StatusBadRequest)
+	}
+	switch {
+	case basic:
+		id, err1 := url.QueryUnescape(user)
+		secret, err2 := url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil {
+			return nil, invalidClient(w, true, "malformed client credentials")
+		}
+		if formID != "" && formID != id {
+			return nil, oauthError("invalid_request", "client_id does not match the authenticated client", http.StatusBadRequest)
+		}
+		c := s.client(id)
+		if c == nil || c.AuthMethod != AuthClientSecretBasic || !secretEqual(c.Secret, secret) {
+			return nil, invalidClient(w, true, "client authentication failed")
+		}
+		return &authResult{client: c}, nil
+	case hasSecret:
+		c := s.client(formID)
+		if c == nil || c.Secret == "" || (c.AuthMethod != AuthClientSecretPost && c.AuthMethod != AuthClientSecretBasic) ||
+			!secretEqual(c.Secret, form.Get("client_secret")) {
+			return nil, invalidClient(w, false, "client authentication failed")
+		}
+		return &authResult{client: c}, nil
+	case hasAssertion:
+		return s.verifyAssertion(form, endpoint)
+	default:
+		if formID == "" {
+			return nil, invalidClient(w, false, "client authentication required")
+		}
+		c := s.client(formID)
+		if c == nil || c.AuthMethod != AuthNone {
+			return nil, invalidClient(w, false, "client authentication failed")
+		}
+		return &authResult{client: c}, nil
+	}
+}
+
+func secretEqual(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// verifyAssertion checks an RFC 7523 client assertion: ES256 signature by
+// the client's registered key, iss = sub = client_id, aud the issuer or
+// the endpoint (or the token endpoint), exp in the near future, nbf and
+// iat not in the future, a jti not seen before.
+func (s *Server) verifyAssertion(form url.Values, endpoint string) (*authResult, error) {
+	fail := func(desc string) (*authResult, error) {
+		return nil, oauthError("invalid_client", desc, http.StatusUnauthorized)
+	}
+	if form.Get("client_assertion_type") != ClientAssertionType {
+		return fail("unsupported client_assertion_type")
+	}
+	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return fail("malformed client assertion")
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return fail("malformed client assertion")
+	}
+	c := s.client(unverified.Issuer)
+	if c == nil || c.AuthMethod != AuthPrivateKeyJWT || c.Key == nil {
+		return fail("client authentication failed")
+	}
+	if id := form.Get("client_id"); id != "" && id != c.ID {
+		return fail("client_id does not match the client assertion")
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(c.Key.Public(), &claims); err != nil {
+		return fail("client assertion signature invalid")
+	}
+	if claims.Issuer != c.ID || claims.Subject != c.ID {
+		return fail("client assertion iss and sub must be the client_id")
+	}
+	if !slices.ContainsFunc(claims.Audience, func(a string) bool {
+		return a == s.asURL || a == s.TokenEndpoint() || a == endpoint
+	}) {
+		return fail("client assertion audience is not this server")
+	}
+	now := s.now()
+	if claims.Expiry == nil {
+		return fail("client assertion has no exp")
+	}
+	exp := claims.Expiry.Time()
+	if !now.Before(exp.Add(assertionLeeway)) {
+		return fail("client assertion expired")
+	}
+	if exp.After(now.Add(maxAssertionLifetime)) {
+		return fail("client assertion lives too long")
+	}
+	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(assertionLeeway)) {
+		return fail("client assertion not yet valid")
+	}
+	if claims.IssuedAt != nil && claims.IssuedAt.Time().After(now.Add(assertionLeeway)) {
+		return fail("client assertion issued in the future")
+	}
+	if claims.ID == "" {
+		return fail("client assertion has no jti")
+	}
+	key := c.ID + " " + claims.ID
+	if s.st.assertionSeen(key, now) {
+		return fail("client assertion already used")
+	}
+	return &authResult{client: c, jtiKey: key, jtiExp: exp.Add(assertionLeeway)}, nil
+}
+
+// commit uses up the assertion's jti, if any.
+func (s *Server) commit(a *authResult) error {
+	if a.jtiKey == "" || s.st.useAssertion(a.jtiKey, a.jtiExp, s.now()) {
+		return nil
+	}
+	return oauthError("invalid_client", "client assertion already used", http.StatusUnauthorized)
+}
+
+// redirectAllowed reports whether uri is a redirect URI of c: one of its
+// registered URIs, or a loopback http URI with a port (RFC 8252 §7.3).
+func redirectAllowed(c *Client, uri string) bool {
+	if uri == "" {
+		return false
+	}
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") || u.Opaque != "" {
+		return false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,281 @@
+package dpoptest
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
+)
+
+// Grant types.
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+	grantClientCredentials = "client_credentials"
+)
+
+// grantInfo is the grant a token request redeems, found but not yet used
+// up.
+type grantInfo struct {
+	subject, scope, jkt string
+	take                func() bool // uses the grant up; false if it was gone
+}
+
+// serveToken is the token endpoint (RFC 6749 §3.2, RFC 9449 §5).
+//
+// The order matters: everything that can be checked without changing state
+// comes first (client, grant, PKCE), then authserver.TokenRequest verifies
+// the proof, and only then are the assertion jti and the code or refresh
+// token used up. A request refused for a missing nonce can so be retried
+// as it was.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	form, err := parseForm(r)
+	if err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	auth, err := s.authenticateClient(w, r, form, s.TokenEndpoint())
+	if err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	c := auth.client
+	now := s.now()
+	grantType := form.Get("grant_type")
+	var g grantInfo
+	switch grantType {
+	case grantAuthorizationCode:
+		code := form.Get("code")
+		cg := s.st.peekCode(code, now)
+		switch {
+		case code == "" || form.Get("code_verifier") == "":
+			err = oauthError("invalid_request", "code and code_verifier are required", http.StatusBadRequest)
+		case cg == nil || cg.clientID != c.ID:
+			err = oauthError("invalid_grant", "authorization code unknown, used or expired", http.StatusBadRequest)
+		case form.Get("redirect_uri") != cg.redirectURI:
+			err = oauthError("invalid_grant", "redirect_uri does not match the authorization request", http.StatusBadRequest)
+		case !pkceMatches(form.Get("code_verifier"), cg.codeChallenge):
+			err = oauthError("invalid_grant", "code_verifier does not match the code_challenge", http.StatusBadRequest)
+		default:
+			g = grantInfo{subject: cg.subject, scope: cg.scope, jkt: cg.jkt, take: func() bool { return s.st.takeCode(code, s.now()) }}
+		}
+	case grantRefreshToken:
+		rt := form.Get("refresh_token")
+		rg := s.st.peekRefresh(rt, now)
+		switch {
+		case rt == "":
+			err = oauthError("invalid_request", "refresh_token is required", http.StatusBadRequest)
+		case rg == nil || rg.clientID != c.ID:
+			err = oauthError("invalid_grant", "refresh token unknown, used or expired", http.StatusBadRequest)
+		default:
+			scope := rg.scope
+			if form.Has("scope") {
+				if !subset(form.Get("scope"), rg.scope) {
+					err = oauthError("invalid_scope", "the scope exceeds the one originally granted", http.StatusBadRequest)
+					break
+				}
+				scope = form.Get("scope")
+			}
+			g = grantInfo{subject: rg.subject, scope: scope, jkt: rg.jkt, take: func() bool { return s.st.takeRefresh(rt, s.now()) }}
+		}
+	case grantClientCredentials:
+		if c.Public {
+			err = oauthError("unauthorized_client", "a public client cannot use client_credentials", http.StatusBadRequest)
+			break
+		}
+		g = grantInfo{subject: c.ID, scope: form.Get("scope"), take: func() bool { return true }}
+	case "":
+		err = oauthError("invalid_request", "grant_type is required", http.StatusBadRequest)
+	default:
+		err = oauthError("unsupported_grant_type", "grant_type not supported", http.StatusBadRequest)
+	}
+	if err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+
+	binding, err := s.as.TokenRequest(r.Context(), r, authserver.TokenRequest{
+		Client:    authserver.Client{ID: c.ID, Public: c.Public, DPoPBoundAccessTokens: c.DPoPBound},
+		GrantType: grantType,
+		GrantJKT:  g.jkt,
+	})
+	if err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	if err := s.commit(auth); err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	if !g.take() {
+		authserver.WriteError(w, oauthError("invalid_grant", "grant already used", http.StatusBadRequest))
+		return
+	}
+
+	resp, err := s.issue(c, g.subject, g.scope, binding, grantType != grantClientCredentials)
+	if err != nil {
+		authserver.WriteError(w, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
+		return
+	}
+	if err := s.as.IssueNonce(r.Context(), w); err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// pkceMatches checks an RFC 7636 S256 code_verifier against the challenge.
+func pkceMatches(verifier, challenge string) bool {
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	for i := 0; i < len(verifier); i++ {
+		b := verifier[i]
+		if !('A' <= b && b <= 'Z' || 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || strings.IndexByte("-._~", b) >= 0) {
+			return false
+		}
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// subset reports whether every scope of want is in have.
+func subset(want, have string) bool {
+	hs := strings.Fields(have)
+	for _, w := range strings.Fields(want) {
+		if !slices.Contains(hs, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenResponse is an RFC 6749 §5.1 token response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// issue makes the access token (and refresh token) of a token response.
+func (s *Server) issue(c *Client, subject, scope string, b *authserver.Binding, withRefresh bool) (*tokenResponse, error) {
+	now := s.now()
+	ttl := s.opts.AccessTokenTTL
+	ag := &accessGrant{
+		clientID: c.ID,
+		scope:    scope,
+		subject:  subject,
+		jkt:      b.JKT,
+		jti:      randomToken(),
+		issued:   now,
+		expires:  now.Add(ttl),
+	}
+	var at string
+	if s.opts.OpaqueTokens {
+		at = randomToken()
+	} else {
+		var err error
+		if at, err = s.signAccessToken(ag); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.st.putAccess(at, ag, now); err != nil {
+		return nil, err
+	}
+	resp := &tokenResponse{AccessToken: at, TokenType: b.TokenType, ExpiresIn: int64(ttl / time.Second), Scope: scope}
+	if withRefresh {
+		rt := randomToken()
+		err := s.st.putRefresh(rt, &refreshGrant{
+			clientID: c.ID,
+			scope:    scope,
+			subject:  subject,
+			jkt:      b.RefreshTokenJKT,
+			expires:  now.Add(s.opts.RefreshTokenTTL),
+		}, now)
+		if err != nil {
+			return nil, err
+		}
+		resp.RefreshToken = rt
+	}
+	return resp, nil
+}
+
+// signAccessToken makes an RFC 9068 JWT access token, bound with cnf.jkt
+// (RFC 9449 §6.1) when ag has a thumbprint.
+func (s *Server) signAccessToken(ag *accessGrant) (string, error) {
+	claims := map[string]any{
+		"iss":       s.asURL,
+		"aud":       s.rsURL,
+		"sub":       ag.subject,
+		"client_id": ag.clientID,
+		"iat":       ag.issued.Unix(),
+		"exp":       ag.expires.Unix(),
+		"jti":       ag.jti,
+	}
+	if ag.scope != "" {
+		claims["scope"] = ag.scope
+	}
+	if err := authserver.SetConfirmation(claims, ag.jkt); err != nil {
+		return "", err
+	}
+	return jwt.Signed(s.signer).Claims(claims).Serialize()
+}
+
+// serveIntrospect is the RFC 7662 introspection endpoint, for the resource
+// server's own credentials only. Bound tokens carry cnf.jkt and token_type
+// DPoP (RFC 9449 §6.2).
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if ok {
+		user, _ = url.QueryUnescape(user)
+		pass, _ = url.QueryUnescape(pass)
+	}
+	if !ok || user != IntrospectionClientID || !secretEqual(IntrospectionClientSecret, pass) {
+		authserver.WriteError(w, invalidClient(w, true, "client authentication failed"))
+		return
+	}
+	form, err := parseForm(r)
+	if err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	ag := s.st.lookupAccess(form.Get("token"), s.now())
+	if ag == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	resp := map[string]any{
+		"active":     true,
+		"iss":        s.asURL,
+		"aud":        s.rsURL,
+		"sub":        ag.subject,
+		"client_id":  ag.clientID,
+		"iat":        ag.issued.Unix(),
+		"exp":        ag.expires.Unix(),
+		"jti":        ag.jti,
+		"token_type": authserver.TokenTypeBearer,
+	}
+	if ag.scope != "" {
+		resp["scope"] = ag.scope
+	}
+	if err := authserver.SetIntrospection(resp, ag.jkt); err != nil {
+		authserver.WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
