@@ -1,4 +1,6 @@
-// Command dpop makes and checks DPoP (RFC 9449) keys and proofs.
+// Command dpop is the DPoP (RFC 9449) developer tool: it runs the end-to-end
+// demo and a test server, gets and uses DPoP-bound tokens, and makes and
+// checks keys and proofs.
 //
 // Usage:
 //
@@ -125,7 +127,7 @@ func printCommands(w io.Writer) {
 		width = max(width, len(c.name))
 	}
 	var b strings.Builder
-	b.WriteString("dpop makes and checks DPoP (RFC 9449) keys and proofs.\n\n")
+	b.WriteString("dpop runs a DPoP (RFC 9449) demo and test server, gets and uses DPoP-bound\ntokens, and makes and checks keys and proofs.\n\n")
 	b.WriteString("Usage:\n  dpop COMMAND [flags] [arguments]\n\nCommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
