@@ -1,0 +1,179 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dpopkit/dpop"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of [Options].
+const (
+	// DefaultPrefix is the prefix of every key when Options.Prefix is
+	// empty.
+	DefaultPrefix = "dpop:jti:"
+	// DefaultTimeout caps one check when Options.Timeout is zero. A check
+	// on a healthy Redis nearby takes well under a millisecond.
+	DefaultTimeout = 250 * time.Millisecond
+)
+
+// keyEncoding writes the 32-byte replay key in 43 characters.
+var keyEncoding = base64.RawURLEncoding
+
+// Options configure a [Store].
+type Options struct {
+	// Prefix starts every key the store writes, so that several stores
+	// (or other data) can share a database. Empty means DefaultPrefix.
+	// With Redis Cluster, do not put a hash tag ({...}) in it: that would
+	// send every key to the same shard.
+	Prefix string
+	// Timeout caps the time one Seen call waits for Redis, retries
+	// included; the context passed to Seen can only make it shorter. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// FailOpen makes Seen report a proof as new, with no error, when Redis
+	// cannot answer, so that requests keep being served while it is down.
+	// While it is down, a replayed proof is accepted as long as its iat
+	// is in the verifier's window. The default (false) fails closed:
+	// Seen returns an error and the proof is refused with
+	// temporarily_unavailable (503 at the resource middleware).
+	FailOpen bool
+	// OnError, when set, is called with every error Seen meets, whichever
+	// the policy, before Seen returns. It is the way to count or log
+	// failures when FailOpen hides them. It must be safe for concurrent
+	// use and return quickly.
+	OnError func(error)
+	// Now returns the current time; nil means time.Now. It turns the
+	// expiry Seen is given into a time to live.
+	Now func() time.Time
+}
+
+// Store is a [dpop.ReplayStore] on Redis. Its methods are safe for
+// concurrent use. It does not own the client: closing the client is the
+// caller's job, after the last call to Seen.
+type Store struct {
+	client   redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	failOpen bool
+	onError  func(error)
+	now      func() time.Time
+}
+
+var _ dpop.ReplayStore = (*Store)(nil)
+
+// New returns a store that keeps its keys in the database client talks to.
+//
+// It returns an error when client is nil, when Timeout is negative, and when
+// client is a *redis.Client, *redis.ClusterClient or *redis.Ring made
+// without ContextTimeoutEnabled (a client of another type cannot be checked:
+// make sure it honours context deadlines).
+func New(client redis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	if opts.Timeout < 0 {
+		return nil, errors.New("redisstore: negative Timeout")
+	}
+	if !honoursContext(client) {
+		return nil, errors.New("redisstore: the redis client must be created with ContextTimeoutEnabled: true, " +
+			"or a stalled server holds requests past their deadline")
+	}
+	s := &Store{
+		client:   client,
+		prefix:   opts.Prefix,
+		timeout:  opts.Timeout,
+		failOpen: opts.FailOpen,
+		onError:  opts.OnError,
+		now:      opts.Now,
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// honoursContext reports false for the clients of go-redis whose options
+// say that socket reads and writes ignore context deadlines.
+func honoursContext(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+// Key returns the Redis key under which the store records k.
+func (s *Store) Key(k dpop.ReplayKey) string {
+	buf := make([]byte, len(s.prefix)+keyEncoding.EncodedLen(len(k)))
+	n := copy(buf, s.prefix)
+	keyEncoding.Encode(buf[n:], k[:])
+	return string(buf)
+}
+
+// Seen records key until expires and reports whether it was already recorded
+// and not expired, in one SET NX PX round trip. The time to live is the
+// time left until expires, rounded up to a whole millisecond.
+//
+// Like [dpop.MemoryReplayStore], Seen records nothing for an expires that is
+// not after the current time; it then only asks whether key is recorded
+// (EXISTS).
+//
+// When Redis cannot answer within the store's Timeout and ctx's deadline,
+// Seen returns false and an error wrapping [dpop.ErrStoreUnavailable], or,
+// with FailOpen, false and nil. A ctx that is already done is such a
+// failure, and sends nothing.
+func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return s.fail(err)
+	}
+	ttl := expires.Sub(s.now())
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	if ttl <= 0 {
+		n, err := s.client.Exists(ctx, s.Key(key)).Result()
+		if err != nil {
+			return s.fail(err)
+		}
+		return n > 0, nil
+	}
+	// Round up, so that the key never expires before the proof does.
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	cmd := redis.NewBoolCmd(ctx, "set", s.Key(key), "1", "px", ms, "nx")
+	if err := s.client.Process(ctx, cmd); err != nil {
+		return s.fail(err)
+	}
+	// The reply is OK (true) when the key was set, nil (false) when it
+	// was already there.
+	return !cmd.Val(), nil
+}
+
+// fail applies the failure policy to err.
+func (s *Store) fail(err error) (bool, error) {
+	err = fmt.Errorf("%w: redisstore: %w", dpop.ErrStoreUnavailable, err)
+	if s.onError != nil {
+		s.onError(err)
+	}
+	if s.failOpen {
+		return false, nil
+	}
+	return false, err
+}
