@@ -326,8 +326,8 @@ func (r *jsonReader) scanNumber() (integer bool, err error) {
 	return integer, nil
 }
 
-// stringArray reads an array of strings (used for crit).
-func (r *jsonReader) stringArray(each func(string) error) error {
+// array reads an array, calling each to consume every element.
+func (r *jsonReader) array(each func() error) error {
 	if r.pos >= len(r.data) || r.data[r.pos] != '[' {
 		return errJSONSyntax
 	}
@@ -339,11 +339,7 @@ func (r *jsonReader) stringArray(each func(string) error) error {
 	}
 	for {
 		r.skipSpace()
-		s, err := r.str()
-		if err != nil {
-			return err
-		}
-		if err := each(s); err != nil {
+		if err := each(); err != nil {
 			return err
 		}
 		r.skipSpace()
@@ -383,30 +379,7 @@ func (r *jsonReader) skipDepth(depth int) error {
 	case c == '{':
 		return r.object(func([]byte) error { return r.skipDepth(depth + 1) })
 	case c == '[':
-		r.pos++
-		r.skipSpace()
-		if r.pos < len(r.data) && r.data[r.pos] == ']' {
-			r.pos++
-			return nil
-		}
-		for {
-			if err := r.skipDepth(depth + 1); err != nil {
-				return err
-			}
-			r.skipSpace()
-			if r.pos >= len(r.data) {
-				return errJSONSyntax
-			}
-			switch r.data[r.pos] {
-			case ',':
-				r.pos++
-			case ']':
-				r.pos++
-				return nil
-			default:
-				return errJSONSyntax
-			}
-		}
+		return r.array(func() error { return r.skipDepth(depth + 1) })
 	case c == '-' || (c >= '0' && c <= '9'):
 		_, err := r.scanNumber()
 		return err

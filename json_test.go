@@ -410,7 +410,7 @@ func TestJSONReaderNumbers(t *testing.T) {
 	}
 }
 
-func TestJSONReaderStringArray(t *testing.T) {
+func TestJSONReaderArray(t *testing.T) {
 	cases := []struct {
 		in   string
 		want []string
@@ -431,18 +431,22 @@ func TestJSONReaderStringArray(t *testing.T) {
 	for _, tc := range cases {
 		var got []string
 		r := jsonReader{data: []byte(tc.in)}
-		err := r.stringArray(func(s string) error { got = append(got, s); return nil })
+		err := r.array(func() error {
+			s, err := r.str()
+			got = append(got, s)
+			return err
+		})
 		if tc.ok != (err == nil) {
-			t.Errorf("stringArray(%s): %v", tc.in, err)
+			t.Errorf("array(%s): %v", tc.in, err)
 			continue
 		}
 		if tc.ok && strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("stringArray(%s) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("array(%s) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	stop := errors.New("stop")
 	r := jsonReader{data: []byte(`["a","b"]`)}
-	if err := r.stringArray(func(string) error { return stop }); err != stop {
+	if err := r.array(func() error { return stop }); err != stop {
 		t.Errorf("callback error: %v", err)
 	}
 }
