@@ -39,9 +39,12 @@ type Metadata struct {
 
 // Discover fetches the metadata of issuer from its RFC 8414 well-known URL
 // (/.well-known/oauth-authorization-server, with the issuer's path, if any,
-// appended after it) and checks that the document names exactly that
-// issuer. It uses the *http.Client found in ctx under [oauth2.HTTPClient],
-// or http.DefaultClient. The issuer must be an https URL (http only on a
+// appended after it). When that answers 404, it tries the OpenID Connect
+// Discovery location (the issuer followed by
+// /.well-known/openid-configuration), which many OpenID providers publish
+// alone. Either way the document must name exactly that issuer. It uses
+// the *http.Client found in ctx under [oauth2.HTTPClient], or
+// http.DefaultClient. The issuer must be an https URL (http only on a
 // loopback host) without query or fragment.
 func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 	u, err := url.Parse(issuer)
@@ -51,29 +54,23 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
 		return nil, fmt.Errorf("%w: issuer %s", ErrInsecureURL, issuer)
 	}
-	wk := *u
-	wk.Path = "/.well-known/oauth-authorization-server" + strings.TrimSuffix(u.Path, "/")
-	wk.RawPath = ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wk.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
 	hc := http.DefaultClient
 	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
 		hc = c
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("dpop/client: fetching metadata: %w", err)
+	path := strings.TrimSuffix(u.Path, "/")
+	rfc8414, oidc := *u, *u
+	rfc8414.Path, rfc8414.RawPath = "/.well-known/oauth-authorization-server"+path, ""
+	oidc.Path, oidc.RawPath = path+"/.well-known/openid-configuration", ""
+	body, status, err := fetchMetadata(ctx, hc, rfc8414.String())
+	if err == nil && status == http.StatusNotFound {
+		body, status, err = fetchMetadata(ctx, hc, oidc.String())
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("dpop/client: fetching metadata: HTTP %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
-		return nil, fmt.Errorf("dpop/client: reading metadata: %w", err)
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("dpop/client: fetching metadata: HTTP %d", status)
 	}
 	var m Metadata
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -83,6 +80,29 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 		return nil, fmt.Errorf("%w: got %q, want %q", ErrIssuerMismatch, m.Issuer, issuer)
 	}
 	return &m, nil
+}
+
+// fetchMetadata GETs a metadata document and returns its body (when the
+// status is 200) and status.
+func fetchMetadata(ctx context.Context, hc *http.Client, u string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dpop/client: fetching metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return nil, 0, fmt.Errorf("dpop/client: reading metadata: %w", err)
+	}
+	return body, resp.StatusCode, nil
 }
 
 // Endpoint returns the oauth2.Endpoint of the metadata.

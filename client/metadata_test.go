@@ -82,6 +82,37 @@ func TestDiscoverPathInsertion(t *testing.T) {
 	}
 }
 
+// TestDiscoverOpenIDFallback: a provider that publishes only
+// /.well-known/openid-configuration is found there, after a 404 at the RFC
+// 8414 location; any other failure at the RFC 8414 location is not retried.
+func TestDiscoverOpenIDFallback(t *testing.T) {
+	var paths []string
+	status := http.StatusNotFound
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		switch r.URL.Path {
+		case "/tenant/.well-known/openid-configuration":
+			writeJSON(w, 200, map[string]any{"issuer": srv.URL + "/tenant", "token_endpoint": srv.URL + "/tenant/token"})
+		default:
+			w.WriteHeader(status)
+		}
+	}))
+	defer srv.Close()
+	m, err := Discover(context.Background(), srv.URL+"/tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/.well-known/oauth-authorization-server/tenant", "/tenant/.well-known/openid-configuration"}
+	if !reflect.DeepEqual(paths, want) || m.TokenEndpoint != srv.URL+"/tenant/token" {
+		t.Fatalf("fetched %q, metadata %+v", paths, m)
+	}
+	paths, status = nil, http.StatusInternalServerError
+	if _, err := Discover(context.Background(), srv.URL+"/tenant"); err == nil || len(paths) != 1 {
+		t.Fatalf("500 at the RFC 8414 location: %v after %q, want an error after one request", err, paths)
+	}
+}
+
 func TestChooseAlgorithm(t *testing.T) {
 	for _, tc := range []struct {
 		server []dpop.Algorithm
