@@ -97,11 +97,20 @@ type JWTValidator struct {
 	now              func() time.Time
 
 	keys atomic.Pointer[keySet]
-	mu   sync.Mutex // serialises fetches
-	// lastFetch is the time of the last fetch attempt, lastErr its error;
-	// both guarded by mu.
+	mu   sync.Mutex // guards the fields below
+	// lastFetch is the time of the last fetch attempt, lastErr its error,
+	// inflight the fetch under way, if any.
 	lastFetch time.Time
 	lastErr   error
+	inflight  *keyFetch
+}
+
+// keyFetch is one key set download that any number of requests wait for,
+// each only as long as its own context allows.
+type keyFetch struct {
+	done chan struct{}
+	ks   *keySet // set before done is closed
+	err  error
 }
 
 type keySet struct {
@@ -285,49 +294,77 @@ func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSON
 		}
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	now = v.now()
 	ks := v.keys.Load()
 	if ks != nil && now.Sub(ks.fetched) < v.maxAge && !ks.fetched.Before(v.lastFetch) {
 		// Another request refreshed while this one waited.
 		if c := ks.candidates(kid, alg); len(c) > 0 {
+			v.mu.Unlock()
 			return c, nil
 		}
 	}
-	if !v.lastFetch.IsZero() && now.Sub(v.lastFetch) < v.refresh {
-		// Rate limited: answer from what there is.
+	f := v.inflight
+	if f == nil {
+		if !v.lastFetch.IsZero() && now.Sub(v.lastFetch) < v.refresh {
+			// Rate limited: answer from what there is.
+			lastErr := v.lastErr
+			v.mu.Unlock()
+			if ks != nil {
+				if c := ks.candidates(kid, alg); len(c) > 0 {
+					return c, nil
+				}
+			}
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, lastErr)
+			}
+			return nil, invalid("no key for the token's kid")
+		}
+		v.lastFetch = now
+		f = &keyFetch{done: make(chan struct{})}
+		v.inflight = f
+		// The fetch outlives the request that started it, bounded by
+		// fetchTimeout: a client that hangs up must not leave the server
+		// without keys for a whole RefreshInterval.
+		go v.runFetch(context.WithoutCancel(ctx), f, now)
+	}
+	v.mu.Unlock()
+
+	// Each request waits only as long as its own deadline allows.
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, ctx.Err())
+	}
+	if f.err != nil {
 		if ks != nil {
 			if c := ks.candidates(kid, alg); len(c) > 0 {
 				return c, nil
 			}
 		}
-		if v.lastErr != nil {
-			return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, v.lastErr)
-		}
-		return nil, invalid("no key for the token's kid")
+		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, f.err)
 	}
-	v.lastFetch = now
-	// The fetch outlives the request that triggered it: a client that
-	// hangs up must not leave the server without keys for a whole
-	// RefreshInterval.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-	fresh, err := v.fetch(fctx)
-	cancel()
-	v.lastErr = err
-	if err != nil {
-		if ks != nil {
-			if c := ks.candidates(kid, alg); len(c) > 0 {
-				return c, nil
-			}
-		}
-		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, err)
-	}
-	fresh.fetched = now
-	v.keys.Store(fresh)
-	if c := fresh.candidates(kid, alg); len(c) > 0 {
+	if c := f.ks.candidates(kid, alg); len(c) > 0 {
 		return c, nil
 	}
 	return nil, invalid("no key for the token's kid")
+}
+
+// runFetch downloads the key set for f, publishes it, and wakes the
+// requests waiting on f.
+func (v *JWTValidator) runFetch(ctx context.Context, f *keyFetch, started time.Time) {
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	fresh, err := v.fetch(fctx)
+	cancel()
+	v.mu.Lock()
+	v.lastErr = err
+	if err == nil {
+		fresh.fetched = started
+		v.keys.Store(fresh)
+	}
+	v.inflight = nil
+	v.mu.Unlock()
+	f.ks, f.err = fresh, err
+	close(f.done)
 }
 
 // candidates returns the signing keys usable for kid and alg.
