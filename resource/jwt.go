@@ -329,7 +329,11 @@ func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSON
 	}
 	v.mu.Unlock()
 
-	// Each request waits only as long as its own deadline allows.
+	// Each request waits only as long as its own deadline allows; one that
+	// is already over does not wait at all.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, err)
+	}
 	select {
 	case <-f.done:
 	case <-ctx.Done():
