@@ -57,7 +57,7 @@ func (k *Key) Proof(method, url string, opts ...ProofOption) (string, error) {
 	for _, o := range opts {
 		o(&p)
 	}
-	if !isToken(method) {
+	if !IsToken(method) {
 		return "", fmt.Errorf("%w: method is not an HTTP token", ErrInvalidProofInput)
 	}
 	htu, err := NormalizeURL(url)
@@ -67,7 +67,7 @@ func (k *Key) Proof(method, url string, opts ...ProofOption) (string, error) {
 	if p.nonce != "" && !IsValidNonce(p.nonce) {
 		return "", fmt.Errorf("%w: nonce is not 1*NQCHAR", ErrInvalidProofInput)
 	}
-	if p.accessToken != "" && !isToken68(p.accessToken) {
+	if p.accessToken != "" && !IsToken68(p.accessToken) {
 		return "", fmt.Errorf("%w: access token is not a token68 value", ErrInvalidProofInput)
 	}
 	iat := p.iat
@@ -151,8 +151,9 @@ func IsValidNonce(s string) bool {
 	return true
 }
 
-// isToken reports whether s is an RFC 9110 token (the syntax of a method).
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 9110 token, the syntax of an HTTP
+// method: the rule [Key.Proof] applies to its method.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -169,9 +170,11 @@ func isToken(s string) bool {
 	return true
 }
 
-// isToken68 reports whether s is an RFC 9110 token68: 1*( ALPHA / DIGIT /
-// "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isToken68(s string) bool {
+// IsToken68 reports whether s is an RFC 9110 token68: 1*( ALPHA / DIGIT /
+// "-" / "." / "_" / "~" / "+" / "/" ) *"=". It is the syntax of an access
+// token in an Authorization header (the b64token of RFC 6750 §2.1), the rule
+// [Key.Proof] applies to [WithAccessToken].
+func IsToken68(s string) bool {
 	i := 0
 	for i < len(s) {
 		c := s[i]

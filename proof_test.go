@@ -462,7 +462,7 @@ func TestIsValidNonce(t *testing.T) {
 	}
 }
 
-// isToken68 follows RFC 9110 token68. ALL-4.1-02.
+// IsToken68 follows RFC 9110 token68. ALL-4.1-02.
 func TestIsToken68(t *testing.T) {
 	cases := []struct {
 		s  string
@@ -484,8 +484,8 @@ func TestIsToken68(t *testing.T) {
 		{"é", false},
 	}
 	for _, tc := range cases {
-		if got := isToken68(tc.s); got != tc.ok {
-			t.Errorf("isToken68(%q) = %v, want %v", tc.s, got, tc.ok)
+		if got := IsToken68(tc.s); got != tc.ok {
+			t.Errorf("IsToken68(%q) = %v, want %v", tc.s, got, tc.ok)
 		}
 	}
 }

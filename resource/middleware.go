@@ -295,29 +295,7 @@ func parseAuthorization(v string) (scheme, token string, ok bool) {
 	}
 	scheme = v[:i]
 	token = strings.TrimLeft(v[i:], " ")
-	return scheme, token, isToken68(token)
-}
-
-// isToken68 reports whether s is an RFC 9110 token68 (the b64token of
-// RFC 6750 §2.1).
-func isToken68(s string) bool {
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			i++
-			continue
-		}
-		break
-	}
-	if i == 0 {
-		return false
-	}
-	for i < len(s) && s[i] == '=' {
-		i++
-	}
-	return i == len(s)
+	return scheme, token, dpop.IsToken68(token)
 }
 
 // challenges returns the challenges of the schemes this resource accepts,

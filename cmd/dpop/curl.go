@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
 	"golang.org/x/oauth2"
 )
@@ -55,7 +56,7 @@ func (h *headerList) String() string { return strings.Join(*h, ", ") }
 
 func (h *headerList) Set(s string) error {
 	name, _, ok := strings.Cut(s, ":")
-	if !ok || !isToken(strings.TrimSpace(name)) {
+	if !ok || !dpop.IsToken(strings.TrimSpace(name)) {
 		return fmt.Errorf("want 'Name: value', got %s", quote(s))
 	}
 	*h = append(*h, s)
@@ -104,7 +105,7 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageError(stderr, u, "unexpected argument %s", quote(positional[1]))
 	case *sessionFile == "":
 		return usageError(stderr, u, "-session is required (or set DPOP_SESSION)")
-	case *method != "" && !isToken(*method):
+	case *method != "" && !dpop.IsToken(*method):
 		return usageError(stderr, u, "-X is not an HTTP method token")
 	case *timeout <= 0:
 		return usageError(stderr, u, "-timeout must be positive")

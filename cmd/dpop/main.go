@@ -329,31 +329,13 @@ func (u *unixValue) Set(s string) error {
 	return nil
 }
 
-// isToken reports whether s is an RFC 9110 token, the syntax of an HTTP
-// method.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkRequest validates the -method, -url and -nonce flags shared by proof
 // and verify. It returns a message for a usage error, or "".
 func checkRequest(method, url, nonce string) string {
 	switch {
 	case method == "":
 		return "-method is required"
-	case !isToken(method):
+	case !dpop.IsToken(method):
 		return "-method is not an HTTP method token"
 	case url == "":
 		return "-url is required"

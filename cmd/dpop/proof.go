@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/dpopkit/dpop"
 )
@@ -51,7 +50,7 @@ func runProof(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if msg := checkRequest(*method, *url, *nonce); msg != "" {
 		return usageError(stderr, u, "%s", msg)
 	}
-	if *accessToken != "" && !isToken68(*accessToken) {
+	if *accessToken != "" && !dpop.IsToken68(*accessToken) {
 		return usageError(stderr, u, "-access-token is not a token68 value (RFC 9110 §11.2)")
 	}
 
@@ -81,24 +80,4 @@ func runProof(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return failf(stderr, u.name, "%s", errText(err))
 	}
 	return writeOut(stdout, stderr, u.name, []byte(proof+"\n"))
-}
-
-// isToken68 reports whether s is an RFC 9110 token68, the syntax of an
-// access token in an Authorization header: 1*( ALPHA / DIGIT / "-" / "." /
-// "_" / "~" / "+" / "/" ) *"=".
-func isToken68(s string) bool {
-	body := strings.TrimRight(s, "=")
-	if body == "" {
-		return false
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("-._~+/", rune(c)) {
-			return false
-		}
-	}
-	return true
 }
