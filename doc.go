@@ -27,8 +27,9 @@
 // §11.1, cheapest first, so that garbage costs nanoseconds and only a proof
 // that passed every other check reaches the replay store:
 //
-//  1. one DPoP header field ([ProofFromHeader]), a size cap, three segments
-//     of base64url characters;
+//  1. one DPoP header field ([ProofFromHeader]), a size cap, exactly three
+//     non-empty segments (found with vectorised byte searches; each segment's
+//     alphabet is checked by the strict decoder that reads it);
 //  2. the JOSE header, read by a strict JSON reader (no duplicate or
 //     case-variant member names, valid UTF-8): typ, alg on the allow-list,
 //     no crit, a public jwk whose type fits alg, EC points on the curve with
