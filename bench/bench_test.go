@@ -55,7 +55,7 @@ func TestAgree(t *testing.T) {
 			forged := p[:i] + string(flip) + p[i+1:]
 			for _, vn := range verifiers {
 				v := vn.make()
-				jkt, err := v.Verify(p, "POST", benchURL)
+				jkt, err := v.Verify(p, "POST", benchURL, "")
 				if err != nil {
 					t.Errorf("%s: %s refuses a proof of %s: %v", kn, vn.name, cn.name, err)
 					continue
@@ -63,20 +63,20 @@ func TestAgree(t *testing.T) {
 				if jkt != k.dk.Thumbprint() {
 					t.Errorf("%s: %s computes thumbprint %s, want %s", kn, vn.name, jkt, k.dk.Thumbprint())
 				}
-				if _, err := v.Verify(p, "POST", benchURL); err == nil {
+				if _, err := v.Verify(p, "POST", benchURL, ""); err == nil {
 					t.Errorf("%s: %s accepts a replayed proof of %s", kn, vn.name, cn.name)
 				}
 				v.Reset()
-				if _, err := v.Verify(forged, "POST", benchURL); err == nil {
+				if _, err := v.Verify(forged, "POST", benchURL, ""); err == nil {
 					t.Errorf("%s: %s accepts a forged signature", kn, vn.name)
 				}
-				if _, err := v.Verify(p, "GET", benchURL); err == nil {
+				if _, err := v.Verify(p, "GET", benchURL, ""); err == nil {
 					t.Errorf("%s: %s accepts the wrong method", kn, vn.name)
 				}
-				if _, err := v.Verify(p, "POST", benchURL+"x"); err == nil {
+				if _, err := v.Verify(p, "POST", benchURL+"x", ""); err == nil {
 					t.Errorf("%s: %s accepts the wrong URL", kn, vn.name)
 				}
-				if _, err := v.Verify(p, "POST", benchURL+"?q=1"); err != nil {
+				if _, err := v.Verify(p, "POST", benchURL+"?q=1", ""); err != nil {
 					t.Errorf("%s: %s refuses the request URL with a query: %v", kn, vn.name, err)
 				}
 			}
@@ -105,7 +105,7 @@ func BenchmarkVerify(b *testing.B) {
 							v.Reset()
 							b.StartTimer()
 						}
-						if _, err := v.Verify(proofs[i%pool], "POST", benchURL); err != nil {
+						if _, err := v.Verify(proofs[i%pool], "POST", benchURL, ""); err != nil {
 							b.Fatal(err)
 						}
 					}

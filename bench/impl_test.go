@@ -39,13 +39,16 @@ var (
 	errIAT     = errors.New("iat outside the window")
 	errReplay  = errors.New("jti already used")
 	errClaims  = errors.New("missing claims")
+	errATH     = errors.New("ath does not match the access token")
 	errSegment = errors.New("not a single-signature compact JWS")
 )
 
-// verifier is one implementation of the DPoP checks. Reset forgets the
-// proofs seen so far, so a pool of proofs can be verified again.
+// verifier is one implementation of the DPoP checks. token is the access
+// token the request carries ("" for none): the proof's ath must be its
+// hash. Reset forgets the proofs seen so far, so a pool of proofs can be
+// verified again.
 type verifier interface {
-	Verify(proof, method, url string) (jkt string, err error)
+	Verify(proof, method, url, token string) (jkt string, err error)
 	Reset()
 }
 
@@ -94,6 +97,7 @@ type proofClaims struct {
 	HTM string `json:"htm"`
 	HTU string `json:"htu"`
 	IAT int64  `json:"iat"`
+	ATH string `json:"ath,omitempty"`
 }
 
 // stripQuery drops a query and a fragment.
@@ -106,7 +110,7 @@ func stripQuery(u string) string {
 
 // checkRequest is the request side of the checks, shared by the
 // hand-written implementations.
-func checkRequest(c *proofClaims, method, url string, now time.Time) error {
+func checkRequest(c *proofClaims, method, url, token string, now time.Time) error {
 	if c.JTI == "" || c.HTM == "" || c.HTU == "" || c.IAT == 0 {
 		return errClaims
 	}
@@ -115,6 +119,9 @@ func checkRequest(c *proofClaims, method, url string, now time.Time) error {
 	}
 	if stripQuery(c.HTU) != stripQuery(url) {
 		return errHTU
+	}
+	if c.ATH != athOf(token) {
+		return errATH
 	}
 	iat := time.Unix(c.IAT, 0)
 	if iat.After(now.Add(leeway)) || iat.Before(now.Add(-maxAge-leeway)) {
@@ -160,6 +167,16 @@ func (m *jtiMap) reset() {
 	m.mu.Unlock()
 }
 
+// athOf is the ath a proof must carry with token: the base64url SHA-256
+// of the token, or "" when there is none.
+func athOf(token string) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 func newJTI() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -202,8 +219,8 @@ func newDPoPVerifier(headerCache bool) *dpopVerifier {
 	return &dpopVerifier{v: v, store: store}
 }
 
-func (d *dpopVerifier) Verify(proof, method, url string) (string, error) {
-	p, err := d.v.Verify(context.Background(), proof, dpop.Request{Method: method, URL: url})
+func (d *dpopVerifier) Verify(proof, method, url, token string) (string, error) {
+	p, err := d.v.Verify(context.Background(), proof, dpop.Request{Method: method, URL: url, AccessToken: token})
 	if err != nil {
 		return "", err
 	}
@@ -229,7 +246,7 @@ func newGojoseVerifier() *gojoseVerifier { return &gojoseVerifier{jtis: newJTIMa
 
 var gojoseAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 
-func (g *gojoseVerifier) Verify(proof, method, url string) (string, error) {
+func (g *gojoseVerifier) Verify(proof, method, url, token string) (string, error) {
 	obj, err := jose.ParseSignedCompact(proof, gojoseAlgs)
 	if err != nil {
 		return "", err
@@ -254,7 +271,7 @@ func (g *gojoseVerifier) Verify(proof, method, url string) (string, error) {
 		return "", err
 	}
 	now := time.Now()
-	if err := checkRequest(&c, method, url, now); err != nil {
+	if err := checkRequest(&c, method, url, token, now); err != nil {
 		return "", err
 	}
 	tp, err := key.Thumbprint(crypto.SHA256)
@@ -300,7 +317,7 @@ type jwxVerifier struct{ jtis *jtiMap }
 
 func newJWXVerifier() *jwxVerifier { return &jwxVerifier{jtis: newJTIMap()} }
 
-func (x *jwxVerifier) Verify(proof, method, url string) (string, error) {
+func (x *jwxVerifier) Verify(proof, method, url, token string) (string, error) {
 	buf := []byte(proof)
 	msg, err := jws.Parse(buf, jws.WithCompact())
 	if err != nil {
@@ -334,7 +351,7 @@ func (x *jwxVerifier) Verify(proof, method, url string) (string, error) {
 		return "", err
 	}
 	now := time.Now()
-	if err := checkRequest(&c, method, url, now); err != nil {
+	if err := checkRequest(&c, method, url, token, now); err != nil {
 		return "", err
 	}
 	tp, err := key.Thumbprint(crypto.SHA256)
@@ -390,6 +407,7 @@ type golangjwtClaims struct {
 	gjwt.RegisteredClaims
 	HTM string `json:"htm"`
 	HTU string `json:"htu"`
+	ATH string `json:"ath,omitempty"`
 }
 
 type golangjwtVerifier struct {
@@ -463,7 +481,7 @@ func keyFromJWK(m map[string]any) (any, string, error) {
 	return key, base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }
 
-func (g *golangjwtVerifier) Verify(proof, method, url string) (string, error) {
+func (g *golangjwtVerifier) Verify(proof, method, url, token string) (string, error) {
 	var c golangjwtClaims
 	var jkt string
 	_, err := g.parser.ParseWithClaims(proof, &c, func(t *gjwt.Token) (any, error) {
@@ -481,12 +499,12 @@ func (g *golangjwtVerifier) Verify(proof, method, url string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pc := proofClaims{JTI: c.ID, HTM: c.HTM, HTU: c.HTU}
+	pc := proofClaims{JTI: c.ID, HTM: c.HTM, HTU: c.HTU, ATH: c.ATH}
 	if c.IssuedAt != nil {
 		pc.IAT = c.IssuedAt.Unix()
 	}
 	now := time.Now()
-	if err := checkRequest(&pc, method, url, now); err != nil {
+	if err := checkRequest(&pc, method, url, token, now); err != nil {
 		return "", err
 	}
 	return jkt, g.jtis.use(jkt, c.ID, now)

@@ -33,4 +33,4 @@ sed -E 's#^(Benchmark[A-Za-z]+/[A-Za-z0-9]+)/([a-z-]+)#\1/impl=\2#; s#^(pkg: .*/
 benchstat -col /impl "$out/compare.keyed.txt" | tee "$out/compare.benchstat.txt"
 
 # 3. The loopback load test.
-DPOP_LOAD=1 go test -count=1 -run TestLoad -v . | grep -E 'LOAD|^ok|FAIL' | tee "$out/load.txt"
+DPOP_LOAD=1 go test -count=1 -run 'TestLoad' -v . | grep -E 'LOAD|^ok|FAIL' | tee "$out/load.txt"
