@@ -39,10 +39,8 @@ const (
 )
 
 var (
-	errAuthz   = errors.New("no single DPoP Authorization field")
-	errTokTyp  = errors.New("token typ is not at+jwt")
-	errNoCnf   = errors.New("token is not DPoP-bound")
-	errBinding = errors.New("proof key is not the token's key")
+	errTokTyp = errors.New("token typ is not at+jwt")
+	errNoCnf  = errors.New("token is not DPoP-bound")
 )
 
 // tokenIssuer is the authorization server of the benchmark: one ES256 key,
@@ -296,7 +294,9 @@ func handWritten(tokens func(*tokenIssuer) tokenChecker, v func() verifier) func
 }
 
 var resources = []namedResource{
-	{"dpop", func(is *tokenIssuer, u, base string) (*resourceServer, error) { return newDPoPResource(is, u, base, true) }},
+	{"dpop", func(is *tokenIssuer, u, base string) (*resourceServer, error) {
+		return newDPoPResource(is, u, base, true)
+	}},
 	{"dpop-nocache", func(is *tokenIssuer, u, base string) (*resourceServer, error) {
 		return newDPoPResource(is, u, base, false)
 	}},
