@@ -196,8 +196,10 @@ func checkFetchURL(raw string) error {
 // client).
 func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, reason) }
 
-// accessTokenClaims are the claims read besides the registered ones.
+// accessTokenClaims are the registered claims and the ones RFC 9068 and RFC
+// 9449 add, decoded together.
 type accessTokenClaims struct {
+	jwt.Claims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 	Cnf      *struct {
@@ -227,13 +229,12 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 		return nil, err
 	}
 	var (
-		std  jwt.Claims
-		ext  accessTokenClaims
+		ext  accessTokenClaims // the registered claims and ours, in one pass
 		all  map[string]any
 		good bool
 	)
 	for _, k := range keys {
-		if err := tok.Claims(k.Key, &std, &ext, &all); err == nil {
+		if err := tok.Claims(k.Key, &ext, &all); err == nil {
 			good = true
 			break
 		}
@@ -242,6 +243,7 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 		return nil, invalid("signature does not verify or claims are malformed")
 	}
 	// From here on the claims are the issuer's.
+	std := &ext.Claims
 	if std.Expiry == nil {
 		return nil, invalid("exp is missing")
 	}
