@@ -14,4 +14,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 )
 
-ignore ./interop/node_modules
+ignore (
+	./interop/node_modules
+	./tools/node22/node_modules
+)
