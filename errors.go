@@ -1,6 +1,11 @@
 package dpop
 
-import "errors"
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+)
 
 // OAuth error codes carried by [Error].
 const (
@@ -55,16 +60,73 @@ var (
 	ErrStoreUnavailable = errors.New("dpop: replay store or nonce source unavailable")
 )
 
-// Error is the error returned for every rejected proof. Code is the OAuth
-// error code to send to the client, Description a message that is safe to
-// show to it (it never echoes attacker-controlled input), and Nonce a fresh
-// server nonce when one is due (Code is [CodeUseNonce], or the server sends
-// nonces with every rejection).
+// Error is the OAuth error of the whole toolkit: every rejected proof, and
+// every refusal of the packages built on the core (which wrap it and add
+// only what their protocol needs, such as an HTTP status). Code is the
+// OAuth error code to send to the client, Description a message that is
+// safe to show to it (it never echoes attacker-controlled input), and Nonce
+// a fresh server nonce when one is due (Code is [CodeUseNonce], or the
+// server sends nonces with every rejection).
+//
+// Check, Expected and Got are the evidence for the operator's logs: which
+// check failed and the two values it compared (normalised as compared).
+// They are never sent to a client, and never hold a private key or a whole
+// token ([Fingerprint] stands in for a token). Log an Error as a value: it
+// implements [slog.LogValuer].
 type Error struct {
 	Code        string
 	Description string
 	Nonce       string
-	err         error
+
+	// Check names the failed check with a short stable name: "htm",
+	// "htu", "iat", "ath", "jkt" (the token's key binding), "nonce",
+	// "signature", "typ", "alg", "jwk", "claims", "replay", "size",
+	// "header", and above the core "aud", "iss", "exp", "scheme", "token"
+	// and the like.
+	Check string
+	// Expected is what the server expected, Got what came; either may be
+	// empty where it does not apply.
+	Expected string
+	Got      string
+
+	err error
+}
+
+// NewError returns an [Error] with the given OAuth code and safe
+// description whose Unwrap returns cause (a sentinel naming the failed
+// check), for packages that refuse requests on grounds of their own.
+func NewError(code, description string, cause error) *Error {
+	return &Error{Code: code, Description: description, err: cause}
+}
+
+// LogValue reports the error for a log record: its code, description and
+// evidence, leaving out empty fields. It implements [slog.LogValuer].
+func (e *Error) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs, slog.String("code", e.Code))
+	for _, kv := range [...][2]string{
+		{"description", e.Description},
+		{"check", e.Check},
+		{"expected", e.Expected},
+		{"got", e.Got},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, slog.String(kv[0], kv[1]))
+		}
+	}
+	if e.err != nil {
+		attrs = append(attrs, slog.String("cause", e.err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Fingerprint returns a short, non-reversible name for a secret such as an
+// access token or a refresh token, for logs and evidence that must tell two
+// tokens apart without holding either: "sha256:" and the first 8 bytes of
+// its SHA-256 digest in base64url.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return "sha256:" + base64.RawURLEncoding.EncodeToString(sum[:8])
 }
 
 func (e *Error) Error() string {
