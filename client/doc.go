@@ -22,6 +22,10 @@
 //   - [Discover] reads RFC 8414 metadata and checks its issuer;
 //     [ChooseAlgorithm] and [KeyFor] pick a signing algorithm the server
 //     accepts (§5.1, §7.1 algs).
+//   - [PrivateKeyJWT] authenticates a confidential client with a new
+//     RFC 7523 §2.2 client assertion, signed by a [ClientKey], on every
+//     token and pushed authorization request, nonce retries and
+//     refreshes included.
 //   - [ParseChallenges] reads WWW-Authenticate fields (RFC 9110 §11.6.1).
 //   - [Session] saves a token with its key (by reference, or as a private
 //     JWK only on request) and optionally the nonces.
