@@ -212,7 +212,7 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		ns := &client.Session{Token: tok, Key: s.Key, KeyRef: s.KeyRef, Nonces: snap}
 		if err := saveSession(*sessionFile, ns, sc); err != nil {
-			return failf(stderr, u.name, "updating the session: %s", clientErrText(err))
+			return failf(stderr, u.name, "updating the session: %s", err)
 		}
 		if tok.AccessToken != s.Token.AccessToken {
 			fmt.Fprintf(log, "* session %s updated with the refreshed token\n", *sessionFile)

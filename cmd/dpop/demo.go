@@ -164,7 +164,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	defer srv.Close()
 	key, err := dpop.GenerateKey(dpop.Algorithm(alg))
 	if err != nil {
-		return failf(stderr, u.name, "generating the key: %s", errText(err))
+		return failf(stderr, u.name, "generating the key: %s", err)
 	}
 	d.printf("dpop demo: DPoP (RFC 9449) from discovery to a refused replay, in one process\n\n")
 	d.printf("   authorization server  %s  (demands DPoP nonces)\n", srv.URL())
@@ -217,189 +217,237 @@ func startTestServer(opts dpoptest.Options) (srv *dpoptest.Server, err error) {
 	return dpoptest.NewServer(opts), nil
 }
 
+// demoFlow is the client of the demo and what its steps pass on to the
+// next ones.
+type demoFlow struct {
+	d     *demoRun
+	srv   *dpoptest.Server
+	key   *dpop.Key
+	ctx   context.Context
+	pctx  context.Context // ctx with the proof-signing transport, for x/oauth2
+	logRT *logTransport
+	plain *http.Client // no proofs
+	tr    *client.Transport
+
+	meta     *client.Metadata
+	cb       *callbackServer
+	cfg      *oauth2.Config
+	verifier string
+	state    string
+	authURL  string
+	code     string
+	tok      *oauth2.Token // from the code
+	tok2     *oauth2.Token // from the refresh
+	replay   *exchange     // the last accepted call, for the replay attack
+}
+
 // demoSteps runs the steps until one fails in a way that stops the rest.
 func demoSteps(ctx context.Context, d *demoRun, srv *dpoptest.Server, key *dpop.Key) {
-	logRT := &logTransport{observe: d.observe}
-	plain := &http.Client{Transport: logRT, Timeout: 10 * time.Second}
-	tr := &client.Transport{Key: key, Base: logRT}
-	pctx := client.NewContext(context.WithValue(ctx, oauth2.HTTPClient, plain), tr)
+	f := &demoFlow{d: d, srv: srv, key: key, ctx: ctx, logRT: &logTransport{observe: d.observe}}
+	f.plain = &http.Client{Transport: f.logRT, Timeout: 10 * time.Second}
+	f.tr = &client.Transport{Key: key, Base: f.logRT}
+	f.pctx = client.NewContext(context.WithValue(ctx, oauth2.HTTPClient, f.plain), f.tr)
+	defer func() {
+		if f.cb != nil {
+			f.cb.close()
+		}
+	}()
+	steps := []func(*demoStep) bool{
+		f.discovery, f.par, f.authorize, f.token, f.resource, f.refresh, f.attackOtherKey, f.attackReplay,
+	}
+	for i, step := range steps {
+		if !step(d.begin(demoStepTitles[i])) {
+			return
+		}
+	}
+}
 
-	// 1. Discovery.
-	s := d.begin(demoStepTitles[0])
-	meta, err := client.Discover(context.WithValue(ctx, oauth2.HTTPClient, plain), srv.URL())
+// Each step below records its verdict with d.end and reports whether the
+// next steps can run.
+
+// discovery: the authorization server metadata.
+func (f *demoFlow) discovery(s *demoStep) bool {
+	meta, err := client.Discover(context.WithValue(f.ctx, oauth2.HTTPClient, f.plain), f.srv.URL())
 	if err != nil {
-		d.end(s, false, "discovery failed: %s", clientErrText(err))
-		return
+		return f.d.end(s, false, "discovery failed: %s", err)
 	}
 	algs := meta.DPoPSigningAlgValuesSupported
 	switch {
 	case meta.PushedAuthorizationRequestEndpoint == "":
-		d.end(s, false, "the metadata has no pushed_authorization_request_endpoint")
-		return
+		return f.d.end(s, false, "the metadata has no pushed_authorization_request_endpoint")
 	case !slices.Contains(meta.CodeChallengeMethodsSupported, "S256"):
-		d.end(s, false, "the metadata does not list PKCE S256")
-		return
-	case !slices.Contains(meta.Algorithms(), key.Algorithm()):
-		d.end(s, false, "the server does not accept %s proofs (dpop_signing_alg_values_supported %v)", key.Algorithm(), algs)
-		return
+		return f.d.end(s, false, "the metadata does not list PKCE S256")
+	case !slices.Contains(meta.Algorithms(), f.key.Algorithm()):
+		return f.d.end(s, false, "the server does not accept %s proofs (dpop_signing_alg_values_supported %v)", f.key.Algorithm(), algs)
 	}
-	d.end(s, true, "issuer %s; token, PAR and authorization endpoints found; DPoP algorithms %s", meta.Issuer, strings.Join(algs, " "))
+	f.meta = meta
+	return f.d.end(s, true, "issuer %s; token, PAR and authorization endpoints found; DPoP algorithms %s", meta.Issuer, strings.Join(algs, " "))
+}
 
-	// 2. PAR with a proof, and the nonce retry.
-	s = d.begin(demoStepTitles[1])
+// par: the pushed authorization request with a proof, and the nonce retry.
+func (f *demoFlow) par(s *demoStep) bool {
 	cb, err := startCallback()
 	if err != nil {
-		d.end(s, false, "%v", err)
-		return
+		return f.d.end(s, false, "%v", err)
 	}
-	defer cb.close()
-	cfg := &oauth2.Config{ClientID: dpoptest.PublicClientID, Endpoint: meta.Endpoint(), RedirectURL: cb.redirectURI}
-	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client: client_id in the body, no secret
-	verifier := oauth2.GenerateVerifier()
-	state := rand.Text()
-	pa, err := client.PushAuthCodeURL(pctx, cfg, meta.PushedAuthorizationRequestEndpoint, state,
-		oauth2.S256ChallengeOption(verifier), client.DPoPJKT(key))
+	f.cb = cb
+	f.cfg = &oauth2.Config{ClientID: dpoptest.PublicClientID, Endpoint: f.meta.Endpoint(), RedirectURL: cb.redirectURI}
+	f.cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client: client_id in the body, no secret
+	f.verifier, f.state = oauth2.GenerateVerifier(), rand.Text()
+	pa, err := client.PushAuthCodeURL(f.pctx, f.cfg, f.meta.PushedAuthorizationRequestEndpoint, f.state,
+		oauth2.S256ChallengeOption(f.verifier), client.DPoPJKT(f.key))
 	if err != nil {
-		d.end(s, false, "the pushed authorization request failed: %s", clientErrText(err))
-		return
+		return f.d.end(s, false, "the pushed authorization request failed: %s", err)
 	}
+	f.authURL = pa.URL
 	if msg := nonceRetried(s.Exchanges, http.StatusBadRequest, http.StatusCreated); msg != "" {
-		d.end(s, false, "%s", msg)
+		f.d.end(s, false, "%s", msg)
 	} else {
-		d.end(s, true, "the AS demanded a nonce (400 use_dpop_nonce); the client signed a new proof with it and got request_uri %s, bound to the key by dpop_jkt", short(pa.RequestURI, 24))
+		f.d.end(s, true, "the AS demanded a nonce (400 use_dpop_nonce); the client signed a new proof with it and got request_uri %s, bound to the key by dpop_jkt", short(pa.RequestURI, 24))
 	}
+	return true
+}
 
-	// 3. The authorization request, redirects followed without a browser.
-	s = d.begin(demoStepTitles[2])
-	code, err := followAuthorization(ctx, plain, pa.URL, cb, state)
+// authorize: the authorization request, redirects followed without a
+// browser.
+func (f *demoFlow) authorize(s *demoStep) bool {
+	code, err := followAuthorization(f.ctx, f.plain, f.authURL, f.cb, f.state)
 	if err != nil {
-		d.end(s, false, "%v", err)
-		return
+		return f.d.end(s, false, "%v", err)
 	}
-	if len(s.Exchanges) == 0 || s.Exchanges[0].Status != http.StatusFound || !strings.HasPrefix(s.Exchanges[0].Location, cb.redirectURI) {
-		d.end(s, false, "the authorization endpoint did not answer 302 to the redirect URI")
+	f.code = code
+	if len(s.Exchanges) == 0 || s.Exchanges[0].Status != http.StatusFound || !strings.HasPrefix(s.Exchanges[0].Location, f.cb.redirectURI) {
+		f.d.end(s, false, "the authorization endpoint did not answer 302 to the redirect URI")
 	} else {
-		d.end(s, true, "the AS approved the user at once and redirected to %s with a code and the state", cb.redirectURI)
+		f.d.end(s, true, "the AS approved the user at once and redirected to %s with a code and the state", f.cb.redirectURI)
 	}
+	return true
+}
 
-	// 4. The token exchange.
-	s = d.begin(demoStepTitles[3])
-	tok, err := cfg.Exchange(pctx, code, oauth2.VerifierOption(verifier))
+// token: the code exchanged for a DPoP-bound token.
+func (f *demoFlow) token(s *demoStep) bool {
+	tok, err := f.cfg.Exchange(f.pctx, f.code, oauth2.VerifierOption(f.verifier))
 	if err == nil {
 		tok, err = client.CheckToken(tok, false)
 	}
 	if err != nil {
-		d.end(s, false, "the token exchange failed: %s", clientErrText(err))
-		return
+		return f.d.end(s, false, "the token exchange failed: %s", err)
 	}
+	f.tok = tok
 	last := lastExchange(s.Exchanges)
+	jkt := tokenJKT(tok.AccessToken)
 	switch {
 	case last == nil || last.Proof == nil:
-		d.end(s, false, "the token request carried no DPoP proof")
+		f.d.end(s, false, "the token request carried no DPoP proof")
 	case last.Proof.Nonce == "":
-		d.end(s, false, "the token request succeeded without an AS nonce, which the server should demand")
-	case tokenJKT(tok.AccessToken) != "" && tokenJKT(tok.AccessToken) != key.Thumbprint():
-		d.end(s, false, "the access token is bound to %s, not to the client key", tokenJKT(tok.AccessToken))
+		f.d.end(s, false, "the token request succeeded without an AS nonce, which the server should demand")
+	case jkt != "" && jkt != f.key.Thumbprint():
+		f.d.end(s, false, "the access token is bound to %s, not to the client key", jkt)
 	case tok.RefreshToken == "":
-		d.end(s, false, "no refresh token was issued")
+		f.d.end(s, false, "no refresh token was issued")
 	default:
 		how := "the proof carried the AS nonce learnt in step 2"
 		if slices.ContainsFunc(s.Exchanges, func(x *exchange) bool { return x.Error == dpop.CodeUseNonce }) {
 			how = "after a use_dpop_nonce retry"
 		}
 		bound := ""
-		if jkt := tokenJKT(tok.AccessToken); jkt != "" {
+		if jkt != "" {
 			bound = ", cnf.jkt " + short(jkt, 8) + " = the client key's thumbprint"
 		}
-		d.end(s, true, "token_type DPoP%s, with a refresh token; %s", bound, how)
+		f.d.end(s, true, "token_type DPoP%s, with a refresh token; %s", bound, how)
 	}
+	return true
+}
 
-	// 5. The resource, with ath and the resource server's nonce.
-	s = d.begin(demoStepTitles[4])
-	caller, err := callResource(pctx, srv.ResourceEndpoint(), tok)
+// resource: the resource called with ath and the resource server's nonce.
+func (f *demoFlow) resource(s *demoStep) bool {
+	caller, err := callResource(f.pctx, f.srv.ResourceEndpoint(), f.tok)
 	if err != nil {
-		d.end(s, false, "%v", err)
-		return
+		return f.d.end(s, false, "%v", err)
 	}
-	last = lastExchange(s.Exchanges)
-	switch {
-	case nonceRetried(s.Exchanges, http.StatusUnauthorized, http.StatusOK) != "":
-		d.end(s, false, "%s", nonceRetried(s.Exchanges, http.StatusUnauthorized, http.StatusOK))
-	case last.Proof == nil || last.Proof.ATH != dpop.AccessTokenHash(tok.AccessToken):
-		d.end(s, false, "the proof did not carry ath, the hash of the access token")
-	case caller.JKT != key.Thumbprint():
-		d.end(s, false, "the resource saw key %s, not the client's", caller.JKT)
+	last := lastExchange(s.Exchanges)
+	switch msg := nonceRetried(s.Exchanges, http.StatusUnauthorized, http.StatusOK); {
+	case msg != "":
+		f.d.end(s, false, "%s", msg)
+	case last.Proof == nil || last.Proof.ATH != dpop.AccessTokenHash(f.tok.AccessToken):
+		f.d.end(s, false, "the proof did not carry ath, the hash of the access token")
+	case caller.JKT != f.key.Thumbprint():
+		f.d.end(s, false, "the resource saw key %s, not the client's", caller.JKT)
 	default:
-		d.end(s, true, "the RS demanded its own nonce (401 use_dpop_nonce), then accepted token and proof: sub %s, client_id %s, scheme %s, jkt %s", caller.Subject, caller.ClientID, caller.Scheme, short(caller.JKT, 8))
+		f.d.end(s, true, "the RS demanded its own nonce (401 use_dpop_nonce), then accepted token and proof: sub %s, client_id %s, scheme %s, jkt %s", caller.Subject, caller.ClientID, caller.Scheme, short(caller.JKT, 8))
 	}
+	return true
+}
 
-	// 6. Refresh with the same key.
-	s = d.begin(demoStepTitles[5])
-	tok2, err := cfg.TokenSource(pctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+// refresh: a new token for the same key, and a call with it.
+func (f *demoFlow) refresh(s *demoStep) bool {
+	tok2, err := f.cfg.TokenSource(f.pctx, &oauth2.Token{RefreshToken: f.tok.RefreshToken}).Token()
 	if err == nil {
 		tok2, err = client.CheckToken(tok2, false)
 	}
 	if err != nil {
-		d.end(s, false, "the refresh failed: %s", clientErrText(err))
-		return
+		return f.d.end(s, false, "the refresh failed: %s", err)
 	}
+	f.tok2 = tok2
 	refreshX := lastExchange(s.Exchanges)
-	caller, err = callResource(pctx, srv.ResourceEndpoint(), tok2)
+	caller, err := callResource(f.pctx, f.srv.ResourceEndpoint(), tok2)
 	if err != nil {
-		d.end(s, false, "the refreshed token was refused: %v", err)
-		return
+		return f.d.end(s, false, "the refreshed token was refused: %v", err)
 	}
 	switch {
-	case tok2.AccessToken == tok.AccessToken:
-		d.end(s, false, "the refresh returned the same access token")
-	case refreshX == nil || refreshX.Proof == nil || refreshX.Proof.JKT != key.Thumbprint():
-		d.end(s, false, "the refresh request was not signed with the client key")
-	case caller.JKT != key.Thumbprint():
-		d.end(s, false, "the resource saw key %s, not the client's", caller.JKT)
+	case tok2.AccessToken == f.tok.AccessToken:
+		f.d.end(s, false, "the refresh returned the same access token")
+	case refreshX == nil || refreshX.Proof == nil || refreshX.Proof.JKT != f.key.Thumbprint():
+		f.d.end(s, false, "the refresh request was not signed with the client key")
+	case caller.JKT != f.key.Thumbprint():
+		f.d.end(s, false, "the resource saw key %s, not the client's", caller.JKT)
 	default:
 		rotated := "kept"
-		if tok2.RefreshToken != "" && tok2.RefreshToken != tok.RefreshToken {
+		if tok2.RefreshToken != "" && tok2.RefreshToken != f.tok.RefreshToken {
 			rotated = "rotated"
 		}
-		d.end(s, true, "a new DPoP-bound access token for the same key (refresh token %s); the resource accepted it", rotated)
+		f.d.end(s, true, "a new DPoP-bound access token for the same key (refresh token %s); the resource accepted it", rotated)
 	}
-	replay := lastExchange(s.Exchanges)
+	f.replay = lastExchange(s.Exchanges)
+	return true
+}
 
-	// 7. Attack: the token with another key's proof.
-	s = d.begin(demoStepTitles[6])
+// attackOtherKey: the token with another key's proof.
+func (f *demoFlow) attackOtherKey(s *demoStep) bool {
 	other, err := dpop.GenerateKey(dpop.ES256)
 	if err != nil {
-		d.end(s, false, "generating the attacker's key: %s", errText(err))
-		return
+		return f.d.end(s, false, "generating the attacker's key: %s", err)
 	}
-	d.printf("   (the attacker has the access token and the RS nonce, and signs with key %s)\n", short(other.Thumbprint(), 8))
-	attacker := &http.Client{Transport: &client.Transport{Key: other, Base: logRT, Nonces: tr.NonceCache()}, Timeout: 10 * time.Second}
-	status, errCode, err := sendWith(ctx, attacker, srv.ResourceEndpoint(), "DPoP "+tok2.AccessToken, "")
+	f.d.printf("   (the attacker has the access token and the RS nonce, and signs with key %s)\n", short(other.Thumbprint(), 8))
+	attacker := &http.Client{Transport: &client.Transport{Key: other, Base: f.logRT, Nonces: f.tr.NonceCache()}, Timeout: 10 * time.Second}
+	status, errCode, err := sendWith(f.ctx, attacker, f.srv.ResourceEndpoint(), "DPoP "+f.tok2.AccessToken, "")
 	switch {
 	case err != nil:
-		d.end(s, false, "%v", err)
+		f.d.end(s, false, "%v", err)
 	case status == http.StatusUnauthorized && errCode == dpop.CodeInvalidToken:
-		d.end(s, true, "refused: 401 invalid_token, the proof's key is not the one the token is bound to")
+		f.d.end(s, true, "refused: 401 invalid_token, the proof's key is not the one the token is bound to")
 	default:
-		d.end(s, false, "want 401 invalid_token, got %d %s", status, errCode)
+		f.d.end(s, false, "want 401 invalid_token, got %d %s", status, errCode)
 	}
+	return true
+}
 
-	// 8. Attack: replay the last proof and token.
-	s = d.begin(demoStepTitles[7])
-	if replay == nil || replay.proof == "" || replay.Status != http.StatusOK {
-		d.end(s, false, "no accepted request to replay")
-		return
+// attackReplay: the last accepted proof and token sent again.
+func (f *demoFlow) attackReplay(s *demoStep) bool {
+	if f.replay == nil || f.replay.proof == "" || f.replay.Status != http.StatusOK {
+		return f.d.end(s, false, "no accepted request to replay")
 	}
-	d.printf("   (the attacker sends the exact DPoP header and token of step 6 again)\n")
-	status, errCode, err = sendWith(ctx, plain, srv.ResourceEndpoint(), replay.authorization, replay.proof)
+	f.d.printf("   (the attacker sends the exact DPoP header and token of step 6 again)\n")
+	status, errCode, err := sendWith(f.ctx, f.plain, f.srv.ResourceEndpoint(), f.replay.authorization, f.replay.proof)
 	switch {
 	case err != nil:
-		d.end(s, false, "%v", err)
+		f.d.end(s, false, "%v", err)
 	case status == http.StatusUnauthorized && errCode == dpop.CodeInvalidProof:
-		d.end(s, true, "refused: 401 invalid_dpop_proof, the proof's jti was already used")
+		f.d.end(s, true, "refused: 401 invalid_dpop_proof, the proof's jti was already used")
 	default:
-		d.end(s, false, "want 401 invalid_dpop_proof, got %d %s", status, errCode)
+		f.d.end(s, false, "want 401 invalid_dpop_proof, got %d %s", status, errCode)
 	}
+	return true
 }
 
 // nonceRetried checks that xs is one rejection with use_dpop_nonce and a
@@ -461,7 +509,7 @@ func callResource(ctx context.Context, endpoint string, tok *oauth2.Token) (*dpo
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("calling the resource: %s", clientErrText(err))
+		return nil, fmt.Errorf("calling the resource: %s", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxLogBody))
@@ -492,7 +540,7 @@ func sendWith(ctx context.Context, hc *http.Client, endpoint, authorization, pro
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("calling the resource: %s", clientErrText(err))
+		return 0, "", fmt.Errorf("calling the resource: %s", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLogBody))
 	resp.Body.Close()

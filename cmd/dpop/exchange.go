@@ -1,26 +1,20 @@
 package main
 
-// The HTTP plumbing shared by demo, token and curl: a RoundTripper that
-// records each request and response readably, the loopback redirect
-// receiver of the authorization code flow, and the session file.
+// The record of the HTTP exchanges demo, token and curl make: a
+// RoundTripper that records each request and response, and their readable
+// form.
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
@@ -286,200 +280,4 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-// callbackPath is the path of the loopback redirect URI.
-const callbackPath = "/callback"
-
-// callbackResult is what the authorization server sent to the redirect URI.
-type callbackResult struct {
-	code, state, err, description string
-}
-
-// callbackServer receives the authorization response on a loopback
-// redirect URI (RFC 8252 §7.3).
-type callbackServer struct {
-	redirectURI string
-	srv         *http.Server
-	results     chan callbackResult
-}
-
-// startCallback listens on 127.0.0.1 on a free port.
-func startCallback() (*callbackServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for the redirect: %w", err)
-	}
-	c := &callbackServer{
-		redirectURI: "http://" + ln.Addr().String() + callbackPath,
-		results:     make(chan callbackResult, 1),
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+callbackPath, func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		res := callbackResult{code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), description: q.Get("error_description")}
-		select {
-		case c.results <- res:
-		default: // only the first response counts
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if res.err != "" {
-			fmt.Fprintf(w, "dpop: the authorization failed: %s\n", res.err)
-			return
-		}
-		fmt.Fprintln(w, "dpop: authorization received; you can close this window.")
-	})
-	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = c.srv.Serve(ln) }()
-	return c, nil
-}
-
-// wait returns the authorization code once the redirect arrives, checking
-// its state.
-func (c *callbackServer) wait(ctx context.Context, state string) (string, error) {
-	select {
-	case <-ctx.Done():
-		return "", fmt.Errorf("waiting for the redirect to %s: %w", c.redirectURI, context.Cause(ctx))
-	case res := <-c.results:
-		switch {
-		case res.err != "":
-			msg := "the authorization server answered " + res.err
-			if res.description != "" {
-				msg += ": " + res.description
-			}
-			return "", errors.New(msg)
-		case res.state != state:
-			return "", errors.New("the redirect carries the wrong state (a forged or stale authorization response)")
-		case res.code == "":
-			return "", errors.New("the redirect carries no code")
-		}
-		return res.code, nil
-	}
-}
-
-func (c *callbackServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = c.srv.Shutdown(ctx)
-}
-
-// followAuthorization visits the authorization URL as a browser would,
-// following redirects, for a server that approves at once (no login page).
-// The last redirect reaches the callback server.
-func followAuthorization(ctx context.Context, hc *http.Client, authURL string, cb *callbackServer, state string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("following the authorization redirects: %w", err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxLogBody))
-	resp.Body.Close()
-	if final := resp.Request.URL; "http://"+final.Host+final.Path != cb.redirectURI {
-		// The callback server answers only once it holds the result, so
-		// a last response from elsewhere means no redirect came back.
-		msg := fmt.Sprintf("the authorization server did not redirect back: HTTP %d at %s", resp.StatusCode, final.Redacted())
-		var e struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			msg += " (" + e.Error
-			if e.Description != "" {
-				msg += ": " + e.Description
-			}
-			msg += ")"
-		} else if resp.StatusCode < 300 {
-			msg += "; it probably shows a login or consent page: run without -no-browser"
-		}
-		return "", errors.New(msg)
-	}
-	return cb.wait(ctx, state)
-}
-
-// sessionClient is what the tool adds to a client.Session file so that
-// curl and token can refresh the token later.
-type sessionClient struct {
-	Issuer        string          `json:"issuer"`
-	TokenEndpoint string          `json:"token_endpoint"`
-	PAREndpoint   string          `json:"pushed_authorization_request_endpoint,omitempty"`
-	ClientID      string          `json:"client_id"`
-	ClientSecret  string          `json:"client_secret,omitempty"`
-	ClientKey     json.RawMessage `json:"client_private_jwk,omitempty"` // private_key_jwt
-}
-
-// sessionClientMember is the member of the session file that holds the
-// sessionClient; client.LoadSession ignores it.
-const sessionClientMember = "oauth_client"
-
-// saveSession writes s, its private key included, and c to path with mode
-// 0600, replacing the file atomically.
-func saveSession(path string, s *client.Session, c *sessionClient) error {
-	data, err := s.Save(client.SaveOptions{ExportPrivateKey: true, IncludeNonces: true})
-	if err != nil {
-		return err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return err
-	}
-	if c != nil {
-		if m[sessionClientMember], err = json.Marshal(c); err != nil {
-			return err
-		}
-	}
-	if data, err = json.MarshalIndent(m, "", "  "); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".dpop-session-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-// loadSession reads a session written by saveSession. The sessionClient is
-// nil when the file has none (a session saved by another program).
-func loadSession(path string) (*client.Session, *sessionClient, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := client.LoadSession(data, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "dpop/client: "))
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, nil, err
-	}
-	raw, ok := m[sessionClientMember]
-	if !ok {
-		return s, nil, nil
-	}
-	var c sessionClient
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, nil, fmt.Errorf("%s: malformed %s: %w", path, sessionClientMember, err)
-	}
-	return s, &c, nil
-}
-
-// clientErrText is the message of an error of the client package without
-// its prefix.
-func clientErrText(err error) string {
-	return strings.ReplaceAll(err.Error(), "dpop/client: ", "")
 }

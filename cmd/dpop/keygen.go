@@ -33,11 +33,11 @@ func runKeygen(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 
 	key, err := dpop.GenerateKey(dpop.Algorithm(alg))
 	if err != nil {
-		return failf(stderr, u.name, "%s", errText(err))
+		return failf(stderr, u.name, "%s", err)
 	}
 	jwk, err := key.MarshalPrivateJWK()
 	if err != nil {
-		return failf(stderr, u.name, "%s", errText(err))
+		return failf(stderr, u.name, "%s", err)
 	}
 	return writeOut(stdout, stderr, u.name, append(jwk, '\n'))
 }

@@ -211,12 +211,6 @@ func failf(stderr io.Writer, name, format string, args ...any) int {
 	return exitFail
 }
 
-// errText is the message of err without the package's "dpop: " prefix,
-// which the messages of the tool already carry.
-func errText(err error) string {
-	return strings.TrimPrefix(err.Error(), "dpop: ")
-}
-
 // quote quotes s for a message, shortened if long.
 func quote(s string) string {
 	if len(s) > 64 {
@@ -288,7 +282,7 @@ func (l *algsValue) String() string {
 func (l *algsValue) Set(s string) error {
 	algs, err := dpop.ParseAlgorithms(s)
 	if err != nil {
-		return fmt.Errorf("%s (supported: %s)", errText(err), algNames())
+		return fmt.Errorf("%s (supported: %s)", err, algNames())
 	}
 	if len(algs) == 0 {
 		return errors.New("empty algorithm list")
@@ -341,7 +335,7 @@ func checkRequest(method, url, nonce string) string {
 		return "-url is required"
 	}
 	if _, err := dpop.NormalizeURL(url); err != nil {
-		return "invalid -url: " + errText(err)
+		return "invalid -url: " + err.Error()
 	}
 	if nonce != "" && !dpop.IsValidNonce(nonce) {
 		return "-nonce has characters a nonce cannot have (RFC 9449 §8.1)"

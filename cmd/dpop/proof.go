@@ -60,7 +60,7 @@ func runProof(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	key, err := dpop.ParseKey(jwk)
 	if err != nil {
-		return failf(stderr, u.name, "reading the key: %s", errText(err))
+		return failf(stderr, u.name, "reading the key: %s", err)
 	}
 	var opts []dpop.ProofOption
 	if *nonce != "" {
@@ -74,10 +74,10 @@ func runProof(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	proof, err := key.Proof(*method, *url, opts...)
 	if errors.Is(err, dpop.ErrInvalidProofInput) {
-		return usageError(stderr, u, "%s", errText(err))
+		return usageError(stderr, u, "%s", err)
 	}
 	if err != nil {
-		return failf(stderr, u.name, "%s", errText(err))
+		return failf(stderr, u.name, "%s", err)
 	}
 	return writeOut(stdout, stderr, u.name, []byte(proof+"\n"))
 }

@@ -39,7 +39,7 @@ func runThumbprint(_ context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	jkt, err := dpop.Thumbprint(jwk)
 	if err != nil {
-		return failf(stderr, u.name, "%s", errText(err))
+		return failf(stderr, u.name, "%s", err)
 	}
 	return writeOut(stdout, stderr, u.name, []byte(jkt+"\n"))
 }

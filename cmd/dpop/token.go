@@ -81,203 +81,292 @@ type tokenOutput struct {
 	JKT          string `json:"jkt"` // the thumbprint of the key the proofs were signed with
 }
 
+// tokenFlags are the parsed flags and argument of token.
+type tokenFlags struct {
+	issuer                 string
+	clientID, clientSecret string
+	clientKeyFile          string
+	grant, scope, resource string
+	keyFile, sessionFile   string
+	par, noBrowser, silent bool
+	allowBearer            bool
+	timeout                time.Duration
+}
+
+// parseTokenFlags parses and checks the command line of token. When ok is
+// false the caller returns code.
+func parseTokenFlags(args []string, stdout, stderr io.Writer) (f *tokenFlags, code int, ok bool) {
+	u := &tokenUsage
+	f = &tokenFlags{}
+	fs := newFlagSet(u.name, stderr)
+	fs.StringVar(&f.clientID, "client-id", "", "the client's `id` (required)")
+	fs.StringVar(&f.clientSecret, "client-secret", "", "the client's `secret`, for a confidential client")
+	fs.StringVar(&f.clientKeyFile, "client-key", "", "private JWK `file` of a private_key_jwt client (RFC 7523 client assertions)")
+	fs.StringVar(&f.grant, "grant", "authorization_code", "`grant type`: authorization_code, client_credentials or refresh_token")
+	fs.BoolVar(&f.par, "par", false, "push the authorization request first (RFC 9126)")
+	fs.StringVar(&f.scope, "scope", "", "space-separated `scopes` to request")
+	fs.StringVar(&f.resource, "resource", "", "resource indicator `URI` (RFC 8707), for authorization_code and client_credentials")
+	fs.StringVar(&f.keyFile, "key", "", "private JWK `file` to sign proofs with (default: a new key)")
+	fs.StringVar(&f.sessionFile, "session", os.Getenv("DPOP_SESSION"), "`file` to save the session to (contains the private key; default $DPOP_SESSION)")
+	fs.BoolVar(&f.noBrowser, "no-browser", false, "follow the authorization redirects without a browser (servers that approve at once)")
+	fs.BoolVar(&f.silent, "silent", false, "print only the token JSON")
+	fs.BoolVar(&f.allowBearer, "allow-bearer", false, "accept a Bearer token if the server does not bind the token")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for the whole grant, the browser included")
+	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
+	if !ok {
+		return nil, code, false
+	}
+	if msg := f.check(positional); msg != "" {
+		return nil, usageError(stderr, u, "%s", msg), false
+	}
+	return f, 0, true
+}
+
+// check checks the flags and the positional arguments, and returns a
+// message for a usage error, or "".
+func (f *tokenFlags) check(positional []string) string {
+	switch {
+	case len(positional) == 0:
+		return "the issuer URL is required"
+	case len(positional) > 1:
+		return "unexpected argument " + quote(positional[1])
+	case f.clientID == "":
+		return "-client-id is required"
+	case f.timeout <= 0:
+		return "-timeout must be positive"
+	case f.clientSecret != "" && f.clientKeyFile != "":
+		return "-client-secret and -client-key are two ways to authenticate the client: give one"
+	}
+	f.issuer = positional[0]
+	if iu, err := url.Parse(f.issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+		return fmt.Sprintf("the issuer %s is not an http or https URL", quote(f.issuer))
+	}
+	switch f.grant {
+	case "authorization_code":
+	case "client_credentials":
+		if f.clientSecret == "" && f.clientKeyFile == "" {
+			return "-grant client_credentials needs -client-secret or -client-key"
+		}
+	case "refresh_token":
+		if f.sessionFile == "" {
+			return "-grant refresh_token needs -session (the file with the refresh token and its key)"
+		}
+		if f.keyFile != "" {
+			return "-grant refresh_token uses the session's key; drop -key"
+		}
+	default:
+		return fmt.Sprintf("-grant must be authorization_code, client_credentials or refresh_token, not %s", quote(f.grant))
+	}
+	if f.grant != "authorization_code" && (f.par || f.noBrowser) {
+		return "-par and -no-browser are for -grant authorization_code"
+	}
+	if f.resource != "" {
+		if ru, err := url.Parse(f.resource); err != nil || !ru.IsAbs() || ru.Fragment != "" {
+			return "-resource must be an absolute URI without fragment"
+		}
+	}
+	return ""
+}
+
+// tokenRun is one run of token: the flags and what the steps learn.
+type tokenRun struct {
+	*tokenFlags
+	stdin  io.Reader
+	stderr io.Writer
+	log    io.Writer // the exchanges and notes; io.Discard with -silent
+
+	logRT     *logTransport
+	plain     *http.Client // no proofs: discovery and the authorization redirects
+	clientJWK []byte       // private_key_jwt
+	old       *client.Session
+	nonces    *client.MemoryNonceCache
+	meta      *client.Metadata
+	key       *dpop.Key
+}
+
+func (t *tokenRun) note(format string, args ...any) { fmt.Fprintf(t.log, "* "+format+"\n", args...) }
+
 func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	u := &tokenUsage
-	fs := newFlagSet(u.name, stderr)
-	clientID := fs.String("client-id", "", "the client's `id` (required)")
-	clientSecret := fs.String("client-secret", "", "the client's `secret`, for a confidential client")
-	clientKeyFile := fs.String("client-key", "", "private JWK `file` of a private_key_jwt client (RFC 7523 client assertions)")
-	grant := fs.String("grant", "authorization_code", "`grant type`: authorization_code, client_credentials or refresh_token")
-	par := fs.Bool("par", false, "push the authorization request first (RFC 9126)")
-	scope := fs.String("scope", "", "space-separated `scopes` to request")
-	resource := fs.String("resource", "", "resource indicator `URI` (RFC 8707), for authorization_code and client_credentials")
-	keyFile := fs.String("key", "", "private JWK `file` to sign proofs with (default: a new key)")
-	sessionFile := fs.String("session", os.Getenv("DPOP_SESSION"), "`file` to save the session to (contains the private key; default $DPOP_SESSION)")
-	noBrowser := fs.Bool("no-browser", false, "follow the authorization redirects without a browser (servers that approve at once)")
-	silent := fs.Bool("silent", false, "print only the token JSON")
-	allowBearer := fs.Bool("allow-bearer", false, "accept a Bearer token if the server does not bind the token")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the whole grant, the browser included")
-	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
+	f, code, ok := parseTokenFlags(args, stdout, stderr)
 	if !ok {
 		return code
 	}
-	switch {
-	case len(positional) == 0:
-		return usageError(stderr, u, "the issuer URL is required")
-	case len(positional) > 1:
-		return usageError(stderr, u, "unexpected argument %s", quote(positional[1]))
-	case *clientID == "":
-		return usageError(stderr, u, "-client-id is required")
-	case *timeout <= 0:
-		return usageError(stderr, u, "-timeout must be positive")
-	case *clientSecret != "" && *clientKeyFile != "":
-		return usageError(stderr, u, "-client-secret and -client-key are two ways to authenticate the client: give one")
-	}
-	issuer := positional[0]
-	if iu, err := url.Parse(issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
-		return usageError(stderr, u, "the issuer %s is not an http or https URL", quote(issuer))
-	}
-	switch *grant {
-	case "authorization_code":
-	case "client_credentials":
-		if *clientSecret == "" && *clientKeyFile == "" {
-			return usageError(stderr, u, "-grant client_credentials needs -client-secret or -client-key")
-		}
-	case "refresh_token":
-		if *sessionFile == "" {
-			return usageError(stderr, u, "-grant refresh_token needs -session (the file with the refresh token and its key)")
-		}
-		if *keyFile != "" {
-			return usageError(stderr, u, "-grant refresh_token uses the session's key; drop -key")
-		}
-	default:
-		return usageError(stderr, u, "-grant must be authorization_code, client_credentials or refresh_token, not %s", quote(*grant))
-	}
-	if *grant != "authorization_code" && (*par || *noBrowser) {
-		return usageError(stderr, u, "-par and -no-browser are for -grant authorization_code")
-	}
-	if *resource != "" {
-		if ru, err := url.Parse(*resource); err != nil || !ru.IsAbs() || ru.Fragment != "" {
-			return usageError(stderr, u, "-resource must be an absolute URI without fragment")
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var log io.Writer = io.Discard
-	if !*silent {
-		log = &syncWriter{w: stderr}
+	t := &tokenRun{tokenFlags: f, stdin: stdin, stderr: stderr, log: io.Discard, nonces: &client.MemoryNonceCache{}}
+	if !f.silent {
+		t.log = &syncWriter{w: stderr}
 	}
-	note := func(format string, args ...any) { fmt.Fprintf(log, "* "+format+"\n", args...) }
-	logRT := &logTransport{observe: func(x *exchange) { printExchange(log, "", x) }}
-	plain := &http.Client{Transport: logRT, Timeout: 30 * time.Second}
+	t.logRT = &logTransport{observe: func(x *exchange) { printExchange(t.log, "", x) }}
+	t.plain = &http.Client{Transport: t.logRT, Timeout: 30 * time.Second}
 
-	var clientJWK []byte
-	if *clientKeyFile != "" {
-		jwk, err := readInput(*clientKeyFile, stdin)
-		if err != nil {
-			return failf(stderr, u.name, "%v", err)
-		}
-		clientJWK = jwk
-	}
-	var old *client.Session
-	nonces := &client.MemoryNonceCache{}
-	if *grant == "refresh_token" {
-		s, sc, err := loadSession(*sessionFile)
-		if err != nil {
-			return failf(stderr, u.name, "reading the session: %v", err)
-		}
-		if s.Token.RefreshToken == "" {
-			return failf(stderr, u.name, "the session %s holds no refresh token", *sessionFile)
-		}
-		old = s
-		nonces.Load(s.Nonces)
-		if sc != nil && sc.ClientID == *clientID && *clientSecret == "" && *clientKeyFile == "" {
-			// The client authenticates as it did when the session was saved.
-			*clientSecret, clientJWK = sc.ClientSecret, sc.ClientKey
-		}
-	}
-
-	note("discovery: %s", issuer)
-	meta, err := client.Discover(context.WithValue(ctx, oauth2.HTTPClient, plain), issuer)
+	tok, err := t.run(ctx)
 	if err != nil {
-		return failf(stderr, u.name, "discovery: %s", clientErrText(err))
+		return failf(stderr, u.name, "%s", tokenErrText(err))
+	}
+	if f.sessionFile != "" {
+		if err := t.save(tok); err != nil {
+			return failf(stderr, u.name, "saving the session: %s", err)
+		}
+		t.note("session saved to %s (it contains the private key)", f.sessionFile)
+	}
+	return printToken(stdout, stderr, tok, t.key)
+}
+
+// run gets the token: the client's credentials, discovery, the key, then
+// the grant.
+func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
+	if err := t.loadCredentials(); err != nil {
+		return nil, err
+	}
+	t.note("discovery: %s", t.issuer)
+	meta, err := client.Discover(context.WithValue(ctx, oauth2.HTTPClient, t.plain), t.issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	if meta.TokenEndpoint == "" {
-		return failf(stderr, u.name, "the metadata of %s has no token_endpoint", issuer)
+		return nil, fmt.Errorf("the metadata of %s has no token_endpoint", t.issuer)
 	}
-
-	var key *dpop.Key
-	switch {
-	case old != nil:
-		key = old.Key
-	case *keyFile != "":
-		jwk, err := readInput(*keyFile, stdin)
-		if err != nil {
-			return failf(stderr, u.name, "%v", err)
+	t.meta = meta
+	if err := t.chooseKey(); err != nil {
+		return nil, err
+	}
+	var base http.RoundTripper = t.logRT
+	if t.clientJWK != nil {
+		endpoints := []string{meta.TokenEndpoint, meta.PushedAuthorizationRequestEndpoint}
+		if base, err = newAssertionTransport(t.logRT, t.clientID, meta.TokenEndpoint, endpoints, t.clientJWK); err != nil {
+			return nil, err
 		}
-		if key, err = dpop.ParseKey(jwk); err != nil {
-			return failf(stderr, u.name, "reading the key: %s", errText(err))
+	}
+	tr := &client.Transport{Key: t.key, Base: base, Nonces: t.nonces}
+	pctx := client.NewContext(context.WithValue(ctx, oauth2.HTTPClient, t.plain), tr)
+	tok, err := t.grantToken(ctx, pctx)
+	if err != nil {
+		return nil, err
+	}
+	return client.CheckToken(tok, t.allowBearer)
+}
+
+// loadCredentials reads the client key of -client-key and, for a refresh,
+// the session with the refresh token, its key and the client it was
+// obtained for.
+func (t *tokenRun) loadCredentials() error {
+	if t.clientKeyFile != "" {
+		jwk, err := readInput(t.clientKeyFile, t.stdin)
+		if err != nil {
+			return err
+		}
+		t.clientJWK = jwk
+	}
+	if t.grant != "refresh_token" {
+		return nil
+	}
+	s, sc, err := loadSession(t.sessionFile)
+	if err != nil {
+		return fmt.Errorf("reading the session: %w", err)
+	}
+	if s.Token.RefreshToken == "" {
+		return fmt.Errorf("the session %s holds no refresh token", t.sessionFile)
+	}
+	t.old = s
+	t.nonces.Load(s.Nonces)
+	if sc != nil && sc.ClientID == t.clientID && t.clientSecret == "" && t.clientKeyFile == "" {
+		// The client authenticates as it did when the session was saved.
+		t.clientSecret, t.clientJWK = sc.ClientSecret, sc.ClientKey
+	}
+	return nil
+}
+
+// chooseKey sets the key the proofs are signed with: the session's for a
+// refresh, -key's, or a new key of an algorithm the server accepts.
+func (t *tokenRun) chooseKey() error {
+	accepts := func(err error) error {
+		return fmt.Errorf("%w (the server accepts %s)", err, strings.Join(t.meta.DPoPSigningAlgValuesSupported, " "))
+	}
+	switch {
+	case t.old != nil:
+		t.key = t.old.Key
+	case t.keyFile != "":
+		jwk, err := readInput(t.keyFile, t.stdin)
+		if err != nil {
+			return err
+		}
+		if t.key, err = dpop.ParseKey(jwk); err != nil {
+			return fmt.Errorf("reading the key: %w", err)
 		}
 	default:
-		alg, err := client.ChooseAlgorithm(meta.Algorithms())
+		alg, err := client.ChooseAlgorithm(t.meta.Algorithms())
 		if err != nil {
-			return failf(stderr, u.name, "%s (the server accepts %s)", clientErrText(err), strings.Join(meta.DPoPSigningAlgValuesSupported, " "))
+			return accepts(err)
 		}
-		if key, err = dpop.GenerateKey(alg); err != nil {
-			return failf(stderr, u.name, "generating a key: %s", errText(err))
+		if t.key, err = dpop.GenerateKey(alg); err != nil {
+			return fmt.Errorf("generating a key: %w", err)
 		}
-		note("new %s key, thumbprint %s", alg, key.Thumbprint())
+		t.note("new %s key, thumbprint %s", alg, t.key.Thumbprint())
 	}
-	if key, err = client.KeyFor(key, meta.Algorithms()); err != nil {
-		return failf(stderr, u.name, "%s (the server accepts %s)", clientErrText(err), strings.Join(meta.DPoPSigningAlgValuesSupported, " "))
+	key, err := client.KeyFor(t.key, t.meta.Algorithms())
+	if err != nil {
+		return accepts(err)
 	}
+	t.key = key
+	return nil
+}
 
-	var base http.RoundTripper = logRT
-	if clientJWK != nil {
-		endpoints := []string{meta.TokenEndpoint, meta.PushedAuthorizationRequestEndpoint}
-		if base, err = newAssertionTransport(logRT, *clientID, meta.TokenEndpoint, endpoints, clientJWK); err != nil {
-			return failf(stderr, u.name, "%v", err)
-		}
-	}
-	tr := &client.Transport{Key: key, Base: base, Nonces: nonces}
-	pctx := client.NewContext(context.WithValue(ctx, oauth2.HTTPClient, plain), tr)
+// grantToken runs the grant through the proof-signing context pctx.
+func (t *tokenRun) grantToken(ctx, pctx context.Context) (*oauth2.Token, error) {
+	meta := t.meta
 	cfg := &oauth2.Config{
-		ClientID:     *clientID,
-		ClientSecret: *clientSecret,
+		ClientID:     t.clientID,
+		ClientSecret: t.clientSecret,
 		Endpoint:     meta.Endpoint(),
-		Scopes:       strings.Fields(*scope),
+		Scopes:       strings.Fields(t.scope),
 	}
-	if *clientSecret == "" {
+	if t.clientSecret == "" {
 		// A public or private_key_jwt client sends its client_id in the body.
 		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
 	var resourceOpts []oauth2.AuthCodeOption
-	if *resource != "" {
-		resourceOpts = append(resourceOpts, oauth2.SetAuthURLParam("resource", *resource))
+	if t.resource != "" {
+		resourceOpts = append(resourceOpts, oauth2.SetAuthURLParam("resource", t.resource))
 	}
-
-	var tok *oauth2.Token
-	switch *grant {
+	switch t.grant {
 	case "authorization_code":
-		tok, err = authorizationCode(ctx, pctx, plain, meta, cfg, key, *par, *noBrowser, resourceOpts, note, stderr)
+		return authorizationCode(ctx, pctx, t.plain, meta, cfg, t.key, t.par, t.noBrowser, resourceOpts, t.note, t.stderr)
 	case "client_credentials":
-		note("client_credentials grant at %s", meta.TokenEndpoint)
+		t.note("client_credentials grant at %s", meta.TokenEndpoint)
 		cc := &clientcredentials.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: meta.TokenEndpoint, Scopes: cfg.Scopes,
 		}
-		if *resource != "" {
-			cc.EndpointParams = url.Values{"resource": {*resource}}
+		if t.resource != "" {
+			cc.EndpointParams = url.Values{"resource": {t.resource}}
 		}
-		tok, err = cc.Token(pctx)
-	case "refresh_token":
-		note("refresh_token grant at %s with the session's key %s", meta.TokenEndpoint, short(key.Thumbprint(), 8))
-		tok, err = cfg.TokenSource(pctx, &oauth2.Token{RefreshToken: old.Token.RefreshToken}).Token()
+		return cc.Token(pctx)
+	default: // refresh_token
+		t.note("refresh_token grant at %s with the session's key %s", meta.TokenEndpoint, short(t.key.Thumbprint(), 8))
+		tok, err := cfg.TokenSource(pctx, &oauth2.Token{RefreshToken: t.old.Token.RefreshToken}).Token()
 		if err == nil && tok.RefreshToken == "" {
-			tok.RefreshToken = old.Token.RefreshToken // the server kept the old one
+			tok.RefreshToken = t.old.Token.RefreshToken // the server kept the old one
 		}
+		return tok, err
 	}
-	if err == nil {
-		tok, err = client.CheckToken(tok, *allowBearer)
-	}
-	if err != nil {
-		return failf(stderr, u.name, "%s", tokenErrText(err))
-	}
+}
 
-	if *sessionFile != "" {
-		s := &client.Session{Token: tok, Key: key, Nonces: nonces.Snapshot()}
-		c := &sessionClient{
-			Issuer: issuer, TokenEndpoint: meta.TokenEndpoint, PAREndpoint: meta.PushedAuthorizationRequestEndpoint,
-			ClientID: *clientID, ClientSecret: *clientSecret, ClientKey: clientJWK,
-		}
-		if err := saveSession(*sessionFile, s, c); err != nil {
-			return failf(stderr, u.name, "saving the session: %s", clientErrText(err))
-		}
-		note("session saved to %s (it contains the private key)", *sessionFile)
+// save writes the session file of -session.
+func (t *tokenRun) save(tok *oauth2.Token) error {
+	s := &client.Session{Token: tok, Key: t.key, Nonces: t.nonces.Snapshot()}
+	c := &sessionClient{
+		Issuer: t.issuer, TokenEndpoint: t.meta.TokenEndpoint, PAREndpoint: t.meta.PushedAuthorizationRequestEndpoint,
+		ClientID: t.clientID, ClientSecret: t.clientSecret, ClientKey: t.clientJWK,
 	}
+	return saveSession(t.sessionFile, s, c)
+}
+
+// printToken writes the token as JSON to stdout.
+func printToken(stdout, stderr io.Writer, tok *oauth2.Token, key *dpop.Key) int {
 	out := tokenOutput{
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.TokenType,
@@ -292,9 +381,9 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
-		return failf(stderr, u.name, "encoding the token: %v", err)
+		return failf(stderr, tokenUsage.name, "encoding the token: %v", err)
 	}
-	return writeOut(stdout, stderr, u.name, append(b, '\n'))
+	return writeOut(stdout, stderr, tokenUsage.name, append(b, '\n'))
 }
 
 // authorizationCode runs the authorization code grant with PKCE and
@@ -381,5 +470,5 @@ func tokenErrText(err error) string {
 		}
 		return msg
 	}
-	return clientErrText(err)
+	return err.Error()
 }

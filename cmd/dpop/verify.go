@@ -111,7 +111,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	v, err := dpop.NewVerifier(opts)
 	if err != nil {
-		return failf(stderr, u.name, "%s", errText(err))
+		return failf(stderr, u.name, "%s", err)
 	}
 	req := dpop.Request{Method: *method, URL: *url, AccessToken: *accessToken, BoundKey: *jkt, Nonce: *nonce}
 

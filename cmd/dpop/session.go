@@ -1,0 +1,92 @@
+package main
+
+// The session file of token and curl: a client.Session (token, nonces and
+// the private key) with the OAuth client it was obtained for.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dpopkit/dpop/client"
+)
+
+// sessionClient is what the tool adds to a client.Session file so that
+// curl and token can refresh the token later.
+type sessionClient struct {
+	Issuer        string          `json:"issuer"`
+	TokenEndpoint string          `json:"token_endpoint"`
+	PAREndpoint   string          `json:"pushed_authorization_request_endpoint,omitempty"`
+	ClientID      string          `json:"client_id"`
+	ClientSecret  string          `json:"client_secret,omitempty"`
+	ClientKey     json.RawMessage `json:"client_private_jwk,omitempty"` // private_key_jwt
+}
+
+// sessionClientMember is the member of the session file that holds the
+// sessionClient; client.LoadSession ignores it.
+const sessionClientMember = "oauth_client"
+
+// saveSession writes s, its private key included, and c to path with mode
+// 0600, replacing the file atomically.
+func saveSession(path string, s *client.Session, c *sessionClient) error {
+	data, err := s.Save(client.SaveOptions{ExportPrivateKey: true, IncludeNonces: true})
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	if c != nil {
+		if m[sessionClientMember], err = json.Marshal(c); err != nil {
+			return err
+		}
+	}
+	if data, err = json.MarshalIndent(m, "", "  "); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".dpop-session-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// loadSession reads a session written by saveSession. The sessionClient is
+// nil when the file has none (a session saved by another program).
+func loadSession(path string) (*client.Session, *sessionClient, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := client.LoadSession(data, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, nil, err
+	}
+	raw, ok := m[sessionClientMember]
+	if !ok {
+		return s, nil, nil
+	}
+	var c sessionClient
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, nil, fmt.Errorf("%s: malformed %s: %w", path, sessionClientMember, err)
+	}
+	return s, &c, nil
+}
