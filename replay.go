@@ -3,8 +3,10 @@ package dpop
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,10 +29,9 @@ const (
 	// replayMaxShards is the number of shards of a large store. It is a
 	// power of two so that a shard is picked with a mask.
 	replayMaxShards = 64
-	// replayMinShardCap is the smallest per-shard bound worth sharding
-	// for; smaller stores use fewer shards so that the bound stays close to
-	// MaxEntries however the keys fall.
-	replayMinShardCap = 1024
+	// replayMinShardLen is the number of entries per shard below which a
+	// store uses fewer shards: a small store gains nothing from them.
+	replayMinShardLen = 1024
 	// replayMinSweepLen is the size below which a shard is not swept for
 	// having grown.
 	replayMinSweepLen = 64
@@ -38,7 +39,7 @@ const (
 	// grown, so that memory held by expired entries is given back.
 	replaySweepInterval = time.Minute
 	// replayFullSweepGap is the shortest time between two sweeps of a full
-	// shard. It bounds the work a store at its limit does per request.
+	// store. It bounds the work a store at its limit does per request.
 	replayFullSweepGap = 100 * time.Millisecond
 )
 
@@ -54,12 +55,10 @@ type MemoryReplayOptions struct {
 	// Seen returns an error wrapping [ErrStoreUnavailable]: it fails closed
 	// and never forgets a proof that has not expired.
 	//
-	// The bound is split evenly over the store's shards. A store of 65536
-	// entries or more has 64 shards, and since keys spread over them at
-	// random, the first refusal may come a little before MaxEntries is
-	// reached (around 2% before it for the default). Smaller stores have
-	// fewer shards, and below 2048 entries a single one, where the bound is
-	// exact.
+	// The bound is on the whole store, not on each of its shards: the
+	// first refusal comes at exactly MaxEntries live entries however the
+	// keys fall, so a client that chooses its jti cannot fill the store
+	// early by aiming its proofs at one shard.
 	MaxEntries int
 	// Now returns the current time; nil means [time.Now].
 	Now func() time.Time
@@ -69,18 +68,30 @@ type MemoryReplayOptions struct {
 // process. A fleet of servers needs a shared store instead, or each server
 // accepts each proof once.
 //
-// Entries are kept in shards, each a map under its own mutex. Expired entries
-// are dropped by Seen itself: a shard is swept when it has doubled in size
-// since its last sweep, when a minute has passed, or when it is full (at most
-// ten times a second). There is no background goroutine, so a store needs no
+// Entries are kept in shards, each a map under its own mutex. The shard of a
+// key is chosen by a hash seeded with a secret drawn when the store is made,
+// so a client cannot aim its keys at one shard, and the bound counts the
+// entries of all shards together. Expired entries are dropped by Seen itself:
+// a shard is swept when it has doubled in size since its last sweep or when a
+// minute has passed, and every shard when the store is full (at most ten
+// times a second). There is no background goroutine, so a store needs no
 // closing and is freed by the garbage collector like any value.
 //
 // The methods of a MemoryReplayStore are safe for concurrent use.
 type MemoryReplayStore struct {
-	shards   []replayShard
-	mask     uint8
-	shardCap int
-	now      func() time.Time
+	shards []replayShard
+	mask   uint64
+	// seed keys the hash that picks a shard. It is secret and drawn per
+	// store, so the shard of a key cannot be predicted from the key.
+	seed       maphash.Seed
+	maxEntries int64
+	now        func() time.Time
+	// count is the number of entries in all shards; an entry is added
+	// only after count was raised below maxEntries.
+	count atomic.Int64
+	// lastFullSweep is when every shard was last swept because the store
+	// was full, in Unix nanoseconds.
+	lastFullSweep atomic.Int64
 }
 
 type replayShard struct {
@@ -107,22 +118,26 @@ func NewMemoryReplayStore(opts MemoryReplayOptions) *MemoryReplayStore {
 		maxEntries = defaultReplayMaxEntries
 	}
 	shards := replayMaxShards
-	for shards > 1 && maxEntries/shards < replayMinShardCap {
+	for shards > 1 && maxEntries/shards < replayMinShardLen {
 		shards /= 2
 	}
 	s := &MemoryReplayStore{
-		shards:   make([]replayShard, shards),
-		mask:     uint8(shards - 1),
-		shardCap: maxEntries / shards,
-		now:      opts.Now,
+		shards:     make([]replayShard, shards),
+		mask:       uint64(shards - 1),
+		seed:       maphash.MakeSeed(),
+		maxEntries: int64(maxEntries),
+		now:        opts.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.lastFullSweep.Store(math.MinInt64)
+	// An empty shard counts as just swept.
+	created := s.now().UnixNano()
 	for i := range s.shards {
 		s.shards[i].m = make(map[ReplayKey]int64)
 		s.shards[i].minExp = math.MaxInt64
-		s.shards[i].lastSweep = math.MinInt64
+		s.shards[i].lastSweep = created
 		s.shards[i].nextSweepLen = replayMinSweepLen
 	}
 	return s
@@ -147,17 +162,29 @@ func (s *MemoryReplayStore) Seen(ctx context.Context, key ReplayKey, expires tim
 		exp = now + d
 	}
 
-	// The key is a SHA-256 output, so any of its bytes picks a shard at
-	// random; the map hashes the whole key with its own seed.
-	sh := &s.shards[key[0]&s.mask]
+	// The key is a SHA-256 output, but its input is chosen by the client
+	// (its own thumbprint and any jti), so no fixed part of it may pick the
+	// shard: a few dozen tries per proof would aim every proof at one. The
+	// seeded hash makes the shard as unpredictable as the seed.
+	sh := &s.shards[s.shardIndex(key)]
 	sh.mu.Lock()
-	seen, err := sh.seen(key, exp, now, s.shardCap)
+	seen, err := s.seenLocked(sh, key, exp, now)
 	sh.mu.Unlock()
+	if err == errReplayFull && s.sweepAll(now) {
+		sh.mu.Lock()
+		seen, err = s.seenLocked(sh, key, exp, now)
+		sh.mu.Unlock()
+	}
 	return seen, err
 }
 
-// seen is Seen within one shard, whose lock the caller holds.
-func (sh *replayShard) seen(key ReplayKey, exp, now int64, shardCap int) (bool, error) {
+// shardIndex returns the index of the shard that holds key.
+func (s *MemoryReplayStore) shardIndex(key ReplayKey) uint64 {
+	return maphash.Comparable(s.seed, key) & s.mask
+}
+
+// seenLocked is Seen within one shard, whose lock the caller holds.
+func (s *MemoryReplayStore) seenLocked(sh *replayShard, key ReplayKey, exp, now int64) (bool, error) {
 	if e, ok := sh.m[key]; ok {
 		if e > now {
 			return true, nil
@@ -167,6 +194,7 @@ func (sh *replayShard) seen(key ReplayKey, exp, now int64, shardCap int) (bool, 
 			sh.minExp = min(sh.minExp, exp)
 		} else {
 			delete(sh.m, key)
+			s.count.Add(-1)
 		}
 		return false, nil
 	}
@@ -174,13 +202,10 @@ func (sh *replayShard) seen(key ReplayKey, exp, now int64, shardCap int) (bool, 
 		return false, nil
 	}
 
-	if n := len(sh.m); sh.minExp <= now &&
-		(n >= sh.nextSweepLen ||
-			sh.lastSweep <= now-int64(replaySweepInterval) ||
-			n >= shardCap && sh.lastSweep <= now-int64(replayFullSweepGap)) {
-		sh.sweep(now)
+	if sh.minExp <= now && (len(sh.m) >= sh.nextSweepLen || sh.lastSweep <= now-int64(replaySweepInterval)) {
+		s.count.Add(-int64(sh.sweep(now)))
 	}
-	if len(sh.m) >= shardCap {
+	if !s.reserve() {
 		return false, errReplayFull
 	}
 	sh.m[key] = exp
@@ -188,8 +213,45 @@ func (sh *replayShard) seen(key ReplayKey, exp, now int64, shardCap int) (bool, 
 	return false, nil
 }
 
-// sweep drops the expired entries of the shard. The caller holds sh.mu.
-func (sh *replayShard) sweep(now int64) {
+// reserve counts one more entry if the store has room for it.
+func (s *MemoryReplayStore) reserve() bool {
+	for {
+		n := s.count.Load()
+		if n >= s.maxEntries {
+			return false
+		}
+		if s.count.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// sweepAll sweeps every shard that may hold an expired entry, unless the
+// store was swept so in the last replayFullSweepGap, and reports whether it
+// dropped anything. It is called without any shard lock held.
+func (s *MemoryReplayStore) sweepAll(now int64) bool {
+	last := s.lastFullSweep.Load()
+	if last > now-int64(replayFullSweepGap) || !s.lastFullSweep.CompareAndSwap(last, now) {
+		return false
+	}
+	dropped := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if sh.minExp <= now {
+			d := sh.sweep(now)
+			s.count.Add(-int64(d))
+			dropped += d
+		}
+		sh.mu.Unlock()
+	}
+	return dropped > 0
+}
+
+// sweep drops the expired entries of the shard and returns how many it
+// dropped. The caller holds sh.mu.
+func (sh *replayShard) sweep(now int64) int {
+	n := len(sh.m)
 	minExp := int64(math.MaxInt64)
 	for k, e := range sh.m {
 		if e <= now {
@@ -201,6 +263,7 @@ func (sh *replayShard) sweep(now int64) {
 	sh.minExp = minExp
 	sh.lastSweep = now
 	sh.nextSweepLen = max(2*len(sh.m), replayMinSweepLen)
+	return n - len(sh.m)
 }
 
 // Len returns the number of entries held, counting expired entries that have

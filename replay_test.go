@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,21 +225,32 @@ func TestMemoryReplayFull(t *testing.T) {
 	}
 }
 
-// TestMemoryReplayFullSharded fills a sharded store: it must refuse before
-// holding more than MaxEntries, and not much earlier.
+// TestMemoryReplayFullSharded fills a sharded store with random keys: it
+// must refuse at exactly MaxEntries, however the keys fall over the shards.
 func TestMemoryReplayFullSharded(t *testing.T) {
 	const maxEntries = 1 << 16
 	s, _ := newReplayTestStore(maxEntries)
 	if len(s.shards) != replayMaxShards {
 		t.Fatalf("%d shards, want %d", len(s.shards), replayMaxShards)
 	}
-	ctx := context.Background()
+	var keys []ReplayKey
+	for i := range uint64(maxEntries + 10) {
+		keys = append(keys, ReplayKey(sha256.Sum256(binary.LittleEndian.AppendUint64(nil, i))))
+	}
+	if accepted := replayFill(t, s, keys); accepted != maxEntries {
+		t.Errorf("store took %d entries before refusing; want exactly %d", accepted, maxEntries)
+	}
+}
+
+// replayFill offers keys in order to s until the first refusal and returns
+// how many it accepted; it checks that no key was reported as seen and that
+// the refusal wraps ErrStoreUnavailable.
+func replayFill(t *testing.T, s *MemoryReplayStore, keys []ReplayKey) int {
+	t.Helper()
 	exp := replayTestStart.Add(time.Minute)
-	var accepted int
-	for i := range uint64(2 * maxEntries) {
-		// Real keys: SHA-256 outputs spread over shards unevenly.
-		k := ReplayKey(sha256.Sum256(binary.LittleEndian.AppendUint64(nil, i)))
-		ok, err := s.Seen(ctx, k, exp)
+	before := s.Len()
+	for i, k := range keys {
+		ok, err := s.Seen(context.Background(), k, exp)
 		if ok {
 			t.Fatalf("first Seen of key %d = true", i)
 		}
@@ -245,37 +258,101 @@ func TestMemoryReplayFullSharded(t *testing.T) {
 			if !errors.Is(err, ErrStoreUnavailable) {
 				t.Fatalf("Seen = %v, want ErrStoreUnavailable", err)
 			}
-			break
+			if got := s.Len(); got != before+i {
+				t.Errorf("Len = %d, want %d", got, before+i)
+			}
+			return i
 		}
-		accepted++
 	}
-	t.Logf("%d of %d entries taken before the first refusal", accepted, maxEntries)
-	if accepted > maxEntries || accepted < maxEntries*85/100 {
-		t.Errorf("store took %d entries before refusing; want between 85%% of and %d", accepted, maxEntries)
+	return len(keys)
+}
+
+// replayTiltKeys returns n replay keys of one proof key whose jtis a client
+// chose so that the first byte of every key is 0 modulo shards: with a shard
+// picked from that byte, as it once was, they all land in one shard.
+func replayTiltKeys(jkt string, n, shards int) []ReplayKey {
+	var keys []ReplayKey
+	for i := 0; len(keys) < n; i++ {
+		k := replayKey(jkt, "tilt-"+strconv.Itoa(i))
+		if int(k[0])%shards == 0 {
+			keys = append(keys, k)
+		}
 	}
-	if got := s.Len(); got != accepted {
-		t.Errorf("Len = %d, want %d", got, accepted)
+	return keys
+}
+
+// TestMemoryReplayTilt is the attack on a store that picks a shard from a
+// part of the key the client steers: one client sends as many proofs as a
+// shard holds, with jtis chosen to land in one shard, then honest clients
+// send fresh proofs. Every honest proof must be accepted until the store as
+// a whole is full. (With the shard taken from the key's first byte, the
+// first honest proof to fall in the tilted shard was refused at about 1/64
+// of capacity.)
+func TestMemoryReplayTilt(t *testing.T) {
+	for _, maxEntries := range []int{1 << 16, 1 << 12} {
+		t.Run(strconv.Itoa(maxEntries), func(t *testing.T) {
+			s, _ := newReplayTestStore(maxEntries)
+			shards := len(s.shards)
+			attacker := replayTiltKeys("attacker-thumbprint", maxEntries/shards, shards)
+			if got := replayFill(t, s, attacker); got != len(attacker) {
+				t.Fatalf("store refused the attacker's proof %d of %d", got, len(attacker))
+			}
+			// The attacker's keys spread over the shards as any would.
+			perShard := make([]int, shards)
+			for _, k := range attacker {
+				perShard[s.shardIndex(k)]++
+			}
+			if m := slices.Max(perShard); m == len(attacker) {
+				t.Errorf("all %d of the attacker's keys are in one shard", m)
+			}
+			var honest []ReplayKey
+			for i := range maxEntries {
+				honest = append(honest, replayKey("honest-"+strconv.Itoa(i%97), "jti-"+strconv.Itoa(i)))
+			}
+			accepted := replayFill(t, s, honest)
+			t.Logf("%d shards of a %d-entry store, %d tilted proofs: %d honest proofs accepted before the first refusal (%.1f%% of capacity in all)",
+				shards, maxEntries, len(attacker), accepted, 100*float64(len(attacker)+accepted)/float64(maxEntries))
+			if total := len(attacker) + accepted; total != maxEntries {
+				t.Errorf("first refusal after %d entries, want exactly %d", total, maxEntries)
+			}
+		})
+	}
+}
+
+// TestMemoryReplaySeed checks that the shard of a key depends on the store:
+// two stores place the same keys differently.
+func TestMemoryReplaySeed(t *testing.T) {
+	a, _ := newReplayTestStore(0)
+	b, _ := newReplayTestStore(0)
+	same := 0
+	const n = 256
+	for i := range uint64(n) {
+		k := replayTestKey(i)
+		if a.shardIndex(k) == b.shardIndex(k) {
+			same++
+		}
+	}
+	// By chance about n/64; all of them only with one shared seed.
+	if same > n/4 {
+		t.Errorf("%d of %d keys in the same shard of two stores", same, n)
 	}
 }
 
 func TestMemoryReplayShards(t *testing.T) {
-	for _, tc := range []struct{ max, shards, shardCap int }{
-		{0, 64, 1 << 14},
-		{-5, 64, 1 << 14},
+	for _, tc := range []struct{ max, shards, maxEntries int }{
+		{0, 64, 1 << 20},
+		{-5, 64, 1 << 20},
 		{1, 1, 1},
 		{2047, 1, 2047},
-		{2048, 2, 1024},
-		{65535, 32, 2047},
-		{65536, 64, 1024},
-		{1<<20 + 63, 64, 1 << 14},
+		{2048, 2, 2048},
+		{65535, 32, 65535},
+		{65536, 64, 65536},
+		{1<<20 + 63, 64, 1<<20 + 63},
 	} {
 		s := NewMemoryReplayStore(MemoryReplayOptions{MaxEntries: tc.max})
-		if len(s.shards) != tc.shards || s.shardCap != tc.shardCap || int(s.mask) != tc.shards-1 {
-			t.Errorf("MaxEntries %d: %d shards of %d (mask %d), want %d of %d",
-				tc.max, len(s.shards), s.shardCap, s.mask, tc.shards, tc.shardCap)
-		}
-		if total := len(s.shards) * s.shardCap; tc.max > 0 && total > tc.max {
-			t.Errorf("MaxEntries %d: bound %d exceeds it", tc.max, total)
+		if len(s.shards) != tc.shards || s.maxEntries != int64(tc.maxEntries) || int(s.mask) != tc.shards-1 {
+			t.Errorf("MaxEntries %d: %d shards (mask %d), bound %d; want %d shards, bound %d",
+				tc.max, len(s.shards), s.mask, s.maxEntries, tc.shards, tc.maxEntries)
 		}
 	}
 }
@@ -297,14 +374,19 @@ func TestMemoryReplaySweepInterval(t *testing.T) {
 		t.Errorf("Len right after expiry = %d, want %d", got, n)
 	}
 	clock.Advance(replaySweepInterval)
-	// One new key per shard; keys n..n+63 cover all 64 shards.
-	for i := uint64(n); i < n+replayMaxShards; i++ {
-		if replaySeen(t, s, replayTestKey(i), clock.Now().Add(time.Second)) {
+	// New keys until every shard has had one.
+	visited := map[uint64]bool{}
+	added := 0
+	for i := uint64(n); len(visited) < replayMaxShards; i++ {
+		k := replayTestKey(i)
+		visited[s.shardIndex(k)] = true
+		if replaySeen(t, s, k, clock.Now().Add(time.Second)) {
 			t.Fatalf("first Seen of key %d = true", i)
 		}
+		added++
 	}
-	if got := s.Len(); got != replayMaxShards {
-		t.Errorf("Len after sweeping = %d, want %d", got, replayMaxShards)
+	if got := s.Len(); got != added {
+		t.Errorf("Len after sweeping = %d, want the %d new keys", got, added)
 	}
 }
 
@@ -337,26 +419,28 @@ func TestMemoryReplaySweepGrowth(t *testing.T) {
 	}
 }
 
-// TestMemoryReplayFullSweepGap checks that a full shard with expired entries
-// is swept at most once per replayFullSweepGap.
+// TestMemoryReplayFullSweepGap checks that a full store with expired entries
+// is swept at most once per replayFullSweepGap. The store is smaller than
+// replayMinSweepLen, so no shard is swept for having grown.
 func TestMemoryReplayFullSweepGap(t *testing.T) {
-	s, clock := newReplayTestStore(100)
+	const n = replayMinSweepLen - 14
+	s, clock := newReplayTestStore(n)
 	ctx := context.Background()
-	for i := range uint64(100) {
+	for i := range uint64(n) {
 		replaySeen(t, s, replayTestKey(i), clock.Now().Add(time.Duration(i+1)*time.Millisecond))
 	}
-	// Key 0 has expired; the first sweep of the full shard drops it.
+	// Key 0 has expired; the first sweep of the full store drops it.
 	clock.Advance(time.Millisecond)
-	if replaySeen(t, s, replayTestKey(100), clock.Now().Add(time.Hour)) {
+	if replaySeen(t, s, replayTestKey(n), clock.Now().Add(time.Hour)) {
 		t.Fatal("first Seen = true")
 	}
 	// Key 1 expires; within the gap the store stays full.
 	clock.Advance(time.Millisecond)
-	if _, err := s.Seen(ctx, replayTestKey(101), clock.Now().Add(time.Hour)); !errors.Is(err, ErrStoreUnavailable) {
+	if _, err := s.Seen(ctx, replayTestKey(n+1), clock.Now().Add(time.Hour)); !errors.Is(err, ErrStoreUnavailable) {
 		t.Fatalf("Seen within the sweep gap = %v, want ErrStoreUnavailable", err)
 	}
 	clock.Advance(replayFullSweepGap)
-	if replaySeen(t, s, replayTestKey(101), clock.Now().Add(time.Hour)) {
+	if replaySeen(t, s, replayTestKey(n+1), clock.Now().Add(time.Hour)) {
 		t.Fatal("first Seen = true")
 	}
 }
