@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,6 +36,13 @@ type Options struct {
 	// with dpop_bound_access_tokens. A public client's refresh token stays
 	// bound to the proof's key either way.
 	BearerFallback func(ctx context.Context, req TokenRequest, proof *dpop.Proof) bool
+	// Logger, when set, receives one record for each refusal of
+	// [AS.TokenRequest] and [AS.PARRequest], with the endpoint, the
+	// client_id and the error's evidence (the check that failed, expected
+	// and got; never a token, a secret or a private key): level Info for a
+	// client's mistake, Warn for a dependency that failed (503). Nothing is
+	// logged when it is nil.
+	Logger *slog.Logger
 }
 
 // AS applies the DPoP rules of an authorization server. It holds no state
@@ -45,6 +53,7 @@ type AS struct {
 	parURL         string
 	requireDPoP    bool
 	bearerFallback func(context.Context, TokenRequest, *dpop.Proof) bool
+	logger         *slog.Logger
 }
 
 // New returns an [AS] configured by opts. The endpoint URLs are normalised
@@ -61,6 +70,7 @@ func New(opts Options) (*AS, error) {
 		verifier:       opts.Verifier,
 		requireDPoP:    opts.RequireDPoP,
 		bearerFallback: opts.BearerFallback,
+		logger:         opts.Logger,
 	}
 	var err error
 	if a.tokenURL, err = endpointURL("TokenURL", opts.TokenURL); err != nil {
@@ -115,7 +125,9 @@ func (a *AS) IssueNonce(ctx context.Context, w http.ResponseWriter) error {
 	}
 	n, err := src.Nonce(ctx)
 	if err != nil {
-		return &Error{Code: dpop.CodeTemporarilyUnavailable, Description: "nonce source unavailable", Status: http.StatusServiceUnavailable, err: fmt.Errorf("%w: %w", dpop.ErrStoreUnavailable, err)}
+		e := NewError(http.StatusServiceUnavailable, dpop.CodeTemporarilyUnavailable, "nonce source unavailable", fmt.Errorf("%w: %w", dpop.ErrStoreUnavailable, err))
+		a.refused(ctx, "nonce", "", e)
+		return e
 	}
 	if !WriteNonce(w, n) {
 		return errors.New("authserver: the nonce source returned a value that is not 1*NQCHAR")
@@ -126,7 +138,7 @@ func (a *AS) IssueNonce(ctx context.Context, w http.ResponseWriter) error {
 // proofOf returns the request's proof, "" when it has no DPoP header, or an
 // invalid_dpop_proof error for several headers or an empty one (RFC 9449
 // §4.3 check 1).
-func proofOf(r *http.Request) (string, error) {
+func proofOf(r *http.Request) (string, *Error) {
 	p, err := dpop.ProofFromHeader(r.Header)
 	if err == nil {
 		return p, nil
@@ -134,5 +146,20 @@ func proofOf(r *http.Request) (string, error) {
 	if errors.Is(err, dpop.ErrMissingProof) {
 		return "", nil
 	}
-	return "", fromProofError(err, dpop.CodeInvalidProof, "")
+	return "", fromProofError(err, dpop.CodeInvalidProof, "", "", "")
+}
+
+// refused logs a refusal to the configured Logger, if any.
+func (a *AS) refused(ctx context.Context, endpoint, clientID string, e *Error) {
+	if a.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	a.logger.LogAttrs(ctx, level, "authserver: request refused",
+		slog.String("endpoint", endpoint),
+		slog.String("client_id", clientID),
+		slog.Any("error", e))
 }

@@ -37,34 +37,34 @@ func TestWriteError(t *testing.T) {
 		nonce  bool
 	}{
 		{"invalid_dpop_proof", func(*testing.T) error {
-			return &Error{Code: "invalid_dpop_proof", Description: "htu does not match the request URI", Status: 400}
+			return NewError(400, "invalid_dpop_proof", "htu does not match the request URI", nil)
 		}, 400, `{"error":"invalid_dpop_proof","error_description":"htu does not match the request URI"}`, false},
 		{"use_dpop_nonce with nonce", func(*testing.T) error {
-			return &Error{Code: "use_dpop_nonce", Description: descNonceRequired, Status: 400, Nonce: "eyJ7S_zG.eyJH0-Z.HX4w-7v"}
+			return withNonce(NewError(400, "use_dpop_nonce", descNonceRequired, nil), "eyJ7S_zG.eyJH0-Z.HX4w-7v")
 		}, 400, `{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`, true},
 		{"invalid_grant", func(*testing.T) error {
-			return &Error{Code: "invalid_grant", Description: descGrantKeyMismatch, Status: 400}
+			return NewError(400, "invalid_grant", descGrantKeyMismatch, nil)
 		}, 400, `{"error":"invalid_grant","error_description":"grant is bound to another DPoP key"}`, false},
 		{"temporarily_unavailable is 503", func(*testing.T) error {
-			return &Error{Code: "temporarily_unavailable", Status: 503}
+			return NewError(503, "temporarily_unavailable", "", nil)
 		}, 503, `{"error":"temporarily_unavailable"}`, false},
 		{"wrapped *Error", func(*testing.T) error {
-			return fmt.Errorf("token endpoint: %w", &Error{Code: "invalid_grant", Status: 400})
+			return fmt.Errorf("token endpoint: %w", NewError(400, "invalid_grant", "", nil))
 		}, 400, `{"error":"invalid_grant"}`, false},
 		{"missing status, temporarily_unavailable: 503", func(*testing.T) error {
-			return &Error{Code: "temporarily_unavailable"}
+			return NewError(0, "temporarily_unavailable", "", nil)
 		}, 503, `{"error":"temporarily_unavailable"}`, false},
 		{"missing status is 400", func(*testing.T) error {
-			return &Error{Code: "invalid_request"}
+			return NewError(0, "invalid_request", "", nil)
 		}, 400, `{"error":"invalid_request"}`, false},
 		{"description cleaned", func(*testing.T) error {
-			return &Error{Code: "invalid_request", Description: "bad \"x\"\\\n\u00e9", Status: 400}
+			return NewError(400, "invalid_request", "bad \"x\"\\\n\u00e9", nil)
 		}, 400, `{"error":"invalid_request","error_description":"bad  x     "}`, false},
 		{"code not an OAuth code", func(*testing.T) error {
-			return &Error{Code: "bad code", Status: 400}
+			return NewError(400, "bad code", "", nil)
 		}, 400, `{"error":"server_error"}`, false},
 		{"nonce that is not NQCHAR is dropped", func(*testing.T) error {
-			return &Error{Code: "use_dpop_nonce", Status: 400, Nonce: "a b"}
+			return withNonce(NewError(400, "use_dpop_nonce", "", nil), "a b")
 		}, 400, `{"error":"use_dpop_nonce"}`, false},
 		{"plain error is 500 server_error, no details", func(*testing.T) error {
 			return errors.New("database password is hunter2")
@@ -72,12 +72,12 @@ func TestWriteError(t *testing.T) {
 		{"raw *dpop.Error: proof failure", func(t *testing.T) error {
 			return proofErr(t, dpop.VerifierOptions{}, mustProof(t, k, "GET", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
 		}, 400, `{"error":"invalid_dpop_proof","error_description":"htm does not match the request method"}`, false},
-		{"raw *dpop.Error: key binding becomes invalid_grant", func(t *testing.T) error {
+		{"raw *dpop.Error: written as it is, no endpoint's wording guessed", func(t *testing.T) error {
 			return proofErr(t, dpop.VerifierOptions{}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL, BoundKey: other.Thumbprint()})
-		}, 400, `{"error":"invalid_grant","error_description":"grant is bound to another DPoP key"}`, false},
+		}, 400, `{"error":"invalid_token","error_description":"Invalid DPoP key binding"}`, false},
 		{"raw *dpop.Error: nonce", func(t *testing.T) error {
 			return proofErr(t, dpop.VerifierOptions{Nonces: nonceSource(t, "as")}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
-		}, 400, `{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`, true},
+		}, 400, `{"error":"use_dpop_nonce","error_description":"nonce is required"}`, true},
 		{"raw *dpop.Error: store down", func(t *testing.T) error {
 			return proofErr(t, dpop.VerifierOptions{Replay: failingStore{}}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
 		}, 503, `{"error":"temporarily_unavailable","error_description":"DPoP replay check unavailable"}`, false},
@@ -110,7 +110,7 @@ func TestWriteError(t *testing.T) {
 func TestWriteErrorKeepsNonce(t *testing.T) {
 	w := httptest.NewRecorder()
 	WriteNonce(w, "n-1")
-	WriteError(w, &Error{Code: "invalid_dpop_proof", Status: 400})
+	WriteError(w, NewError(400, "invalid_dpop_proof", "", nil))
 	if n := w.Header().Values("DPoP-Nonce"); len(n) != 1 || n[0] != "n-1" {
 		t.Fatalf("DPoP-Nonce %q", n)
 	}
@@ -130,7 +130,7 @@ func TestErrorUnwrap(t *testing.T) {
 	if got := err.Error(); got != "authserver: invalid_dpop_proof: htm does not match the request method" {
 		t.Errorf("Error() = %q", got)
 	}
-	if got := (&Error{Code: "invalid_grant"}).Error(); got != "authserver: invalid_grant" {
+	if got := (NewError(0, "invalid_grant", "", nil)).Error(); got != "authserver: invalid_grant" {
 		t.Errorf("Error() = %q", got)
 	}
 }

@@ -27,7 +27,7 @@ func ExampleAS_TokenRequest() {
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if r.Method != http.MethodPost || r.PostForm.Get("code") != "c1" {
-			authserver.WriteError(w, &authserver.Error{Code: "invalid_grant", Status: http.StatusBadRequest})
+			authserver.WriteError(w, authserver.NewError(http.StatusBadRequest, authserver.CodeInvalidGrant, "", nil))
 			return
 		}
 		b, err := as.TokenRequest(r.Context(), r, authserver.TokenRequest{
@@ -91,12 +91,9 @@ func ExampleAS_TokenRequest() {
 
 func ExampleWriteError() {
 	w := httptest.NewRecorder()
-	authserver.WriteError(w, &authserver.Error{
-		Code:        dpop.CodeUseNonce,
-		Description: "Authorization server requires nonce in DPoP proof",
-		Status:      http.StatusBadRequest,
-		Nonce:       "eyJ7S_zG.eyJH0-Z.HX4w-7v",
-	})
+	e := authserver.NewError(http.StatusBadRequest, dpop.CodeUseNonce, "Authorization server requires nonce in DPoP proof", dpop.ErrNonceRequired)
+	e.Err.Nonce = "eyJ7S_zG.eyJH0-Z.HX4w-7v"
+	authserver.WriteError(w, e)
 	fmt.Println(w.Code, w.Header().Get("DPoP-Nonce"), w.Header().Get("Cache-Control"))
 	fmt.Println(w.Body.String())
 	// Output:

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/dpopkit/dpop"
 )
 
 // FuzzParseDPoPJKT: an accepted value is the canonical encoding of 32
@@ -17,7 +19,7 @@ func FuzzParseDPoPJKT(f *testing.F) {
 		got, err := ParseDPoPJKT(s)
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || e.Code != CodeInvalidRequest || !errors.Is(err, ErrInvalidJKT) {
+			if !errors.As(err, &e) || e.Code() != dpop.CodeInvalidRequest || !errors.Is(err, ErrInvalidJKT) {
 				t.Fatalf("%q: %v", s, err)
 			}
 			return

@@ -167,3 +167,9 @@ type failingStore struct{}
 func (failingStore) Seen(context.Context, dpop.ReplayKey, time.Time) (bool, error) {
 	return false, errors.New("store down")
 }
+
+// withNonce sets the nonce of e's OAuth error.
+func withNonce(e *Error, nonce string) *Error {
+	e.Err.Nonce = nonce
+	return e
+}

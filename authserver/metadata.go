@@ -97,5 +97,5 @@ func ParseClientMetadata(data []byte) (ClientMetadata, error) {
 var ErrInvalidClientMetadata = errors.New("authserver: invalid client metadata")
 
 func badClientMetadata(desc string) *Error {
-	return &Error{Code: CodeInvalidClientMetadata, Description: desc, Status: http.StatusBadRequest, err: ErrInvalidClientMetadata}
+	return NewError(http.StatusBadRequest, CodeInvalidClientMetadata, desc, ErrInvalidClientMetadata)
 }

@@ -89,7 +89,7 @@ func TestParseClientMetadata(t *testing.T) {
 	for _, in := range bad {
 		_, err := ParseClientMetadata([]byte(in))
 		var e *Error
-		if !errors.As(err, &e) || e.Code != "invalid_client_metadata" || e.Status != 400 || !errors.Is(err, ErrInvalidClientMetadata) {
+		if !errors.As(err, &e) || e.Code() != "invalid_client_metadata" || e.Status != 400 || !errors.Is(err, ErrInvalidClientMetadata) {
 			t.Errorf("%s: %v", in, err)
 		}
 	}

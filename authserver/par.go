@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -30,7 +31,8 @@ func ParseDPoPJKT(v string) (string, error) {
 }
 
 func invalidJKT() *Error {
-	return &Error{Code: CodeInvalidRequest, Description: "dpop_jkt is not a JWK SHA-256 thumbprint", Status: http.StatusBadRequest, err: ErrInvalidJKT}
+	return NewError(http.StatusBadRequest, dpop.CodeInvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint", ErrInvalidJKT).
+		withEvidence(ParamDPoPJKT, "43 base64url characters (SHA-256 thumbprint)", "another value")
 }
 
 func isBase64URL(s string) bool {
@@ -58,7 +60,8 @@ func AuthorizationJKT(params url.Values) (string, error) {
 		return "", nil
 	}
 	if len(vs) != 1 {
-		return "", &Error{Code: CodeInvalidRequest, Description: "dpop_jkt appears more than once", Status: http.StatusBadRequest, err: ErrInvalidJKT}
+		return "", NewError(http.StatusBadRequest, dpop.CodeInvalidRequest, "dpop_jkt appears more than once", ErrInvalidJKT).
+			withEvidence(ParamDPoPJKT, "one value", fmt.Sprintf("%d values", len(vs)))
 	}
 	return ParseDPoPJKT(vs[0])
 }
@@ -85,20 +88,33 @@ func (a *AS) PARRequest(ctx context.Context, r *http.Request, form url.Values) (
 	if a.parURL == "" {
 		return "", fmt.Errorf("%w: Options.PARURL", ErrNotConfigured)
 	}
+	jkt, e := a.parRequest(ctx, r, form)
+	if e != nil {
+		a.refused(ctx, "par", form.Get("client_id"), e)
+		return "", e
+	}
+	return jkt, nil
+}
+
+func (a *AS) parRequest(ctx context.Context, r *http.Request, form url.Values) (string, *Error) {
 	jkt, err := AuthorizationJKT(form)
 	if err != nil {
-		return "", err
+		return "", err.(*Error)
 	}
-	proof, err := proofOf(r)
-	if err != nil {
-		return "", err
+	proof, e := proofOf(r)
+	if e != nil {
+		return "", e
 	}
 	if proof == "" {
 		return jkt, nil
 	}
 	p, err := a.verifier.Verify(ctx, proof, dpop.Request{Method: r.Method, URL: a.parURL, BoundKey: jkt})
 	if err != nil {
-		return "", fromProofError(err, dpop.CodeInvalidProof, descPARKeyMismatch)
+		e := fromProofError(err, dpop.CodeInvalidProof, descPARKeyMismatch, jkt, proof)
+		if errors.Is(err, dpop.ErrKeyMismatch) {
+			e.Err.Check = ParamDPoPJKT
+		}
+		return "", e
 	}
 	return p.JKT, nil
 }

@@ -120,7 +120,7 @@ func TestAuthorizationJKT(t *testing.T) {
 	} {
 		_, err := AuthorizationJKT(bad)
 		var e *Error
-		if !errors.As(err, &e) || e.Code != "invalid_request" || e.Status != 400 || !errors.Is(err, ErrInvalidJKT) {
+		if !errors.As(err, &e) || e.Code() != "invalid_request" || e.Status != 400 || !errors.Is(err, ErrInvalidJKT) {
 			t.Errorf("%v: %v", bad, err)
 		}
 	}
@@ -151,7 +151,7 @@ func TestParseDPoPJKT(t *testing.T) {
 	for _, v := range bad {
 		_, err := ParseDPoPJKT(v)
 		var e *Error
-		if !errors.As(err, &e) || e.Code != "invalid_request" || !errors.Is(err, ErrInvalidJKT) {
+		if !errors.As(err, &e) || e.Code() != "invalid_request" || !errors.Is(err, ErrInvalidJKT) {
 			t.Errorf("%q accepted or wrong error: %v", v, err)
 		}
 	}

@@ -107,14 +107,14 @@ func (s *testServer) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		store, grant = s.refresh, r.PostForm.Get("refresh_token")
 	default:
-		WriteError(w, &Error{Code: "unsupported_grant_type", Status: 400})
+		WriteError(w, NewError(400, "unsupported_grant_type", "", nil))
 		return
 	}
 	s.mu.Lock()
 	jkt, ok := store[grant]
 	s.mu.Unlock()
 	if !ok {
-		WriteError(w, &Error{Code: CodeInvalidGrant, Status: 400})
+		WriteError(w, NewError(400, CodeInvalidGrant, "", nil))
 		return
 	}
 	req.GrantJKT = jkt
@@ -128,7 +128,7 @@ func (s *testServer) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if _, still := store[grant]; !still {
 		s.mu.Unlock()
-		WriteError(w, &Error{Code: CodeInvalidGrant, Status: 400})
+		WriteError(w, NewError(400, CodeInvalidGrant, "", nil))
 		return
 	}
 	delete(store, grant)

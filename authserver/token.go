@@ -86,27 +86,37 @@ const (
 // Call it once per request: a proof it accepts is recorded by the replay
 // store and is refused the next time.
 func (a *AS) TokenRequest(ctx context.Context, r *http.Request, req TokenRequest) (*Binding, error) {
+	b, e := a.tokenRequest(ctx, r, req)
+	if e != nil {
+		a.refused(ctx, "token", req.Client.ID, e)
+		return nil, e
+	}
+	return b, nil
+}
+
+func (a *AS) tokenRequest(ctx context.Context, r *http.Request, req TokenRequest) (*Binding, *Error) {
 	proof, err := proofOf(r)
 	if err != nil {
 		return nil, err
 	}
 	if proof == "" {
-		desc := ""
+		desc, expected := "", ""
 		switch {
 		case req.GrantJKT != "":
-			desc = descProofRequiredGrant
+			desc, expected = descProofRequiredGrant, "a proof for "+req.GrantJKT+" (the grant's key)"
 		case req.Client.DPoPBoundAccessTokens:
-			desc = descProofRequiredClient
+			desc, expected = descProofRequiredClient, "a proof (client registered with dpop_bound_access_tokens)"
 		case a.requireDPoP:
-			desc = descProofRequiredServer
+			desc, expected = descProofRequiredServer, "a proof (the server requires DPoP)"
 		default:
 			return &Binding{TokenType: TokenTypeBearer}, nil
 		}
-		return nil, &Error{Code: dpop.CodeInvalidProof, Description: desc, Status: http.StatusBadRequest, err: fmt.Errorf("%w: %w", ErrProofRequired, dpop.ErrMissingProof)}
+		e := NewError(http.StatusBadRequest, dpop.CodeInvalidProof, desc, fmt.Errorf("%w: %w", ErrProofRequired, dpop.ErrMissingProof))
+		return nil, e.withEvidence("proof", expected, "no DPoP header")
 	}
-	p, err := a.verifier.Verify(ctx, proof, dpop.Request{Method: r.Method, URL: a.tokenURL, BoundKey: req.GrantJKT})
-	if err != nil {
-		return nil, fromProofError(err, CodeInvalidGrant, descGrantKeyMismatch)
+	p, err2 := a.verifier.Verify(ctx, proof, dpop.Request{Method: r.Method, URL: a.tokenURL, BoundKey: req.GrantJKT})
+	if err2 != nil {
+		return nil, fromProofError(err2, CodeInvalidGrant, descGrantKeyMismatch, req.GrantJKT, proof)
 	}
 	b := &Binding{JKT: p.JKT, TokenType: TokenTypeDPoP, Proof: p}
 	if req.Client.Public {

@@ -167,7 +167,7 @@ func TestTokenRequest(t *testing.T) {
 			if tc.code != "" {
 				checkErrorResponse(t, w, tc.status, tc.code, tc.wantNonce)
 				var e *Error
-				if !errors.As(err, &e) || e.Code != tc.code || e.Status != tc.status {
+				if !errors.As(err, &e) || e.Code() != tc.code || e.Status != tc.status {
 					t.Fatalf("error %#v, want *Error %s %d", err, tc.code, tc.status)
 				}
 				if tc.is != nil && !errors.Is(err, tc.is) {
@@ -223,8 +223,8 @@ func TestTokenNonceResponse(t *testing.T) {
 		t.Errorf("Cache-Control %q", cc)
 	}
 	var e *Error
-	if !errors.As(err, &e) || e.Nonce != nonces[0] {
-		t.Errorf("Error.Nonce %q, header %q", e.Nonce, nonces[0])
+	if !errors.As(err, &e) || e.Err.Nonce != nonces[0] {
+		t.Errorf("Error.Nonce %q, header %q", e.Err.Nonce, nonces[0])
 	}
 
 	// The retry with the nonce passes (AS-8-06).

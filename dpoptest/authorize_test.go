@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 )
@@ -24,10 +26,10 @@ func TestAuthorizeErrors(t *testing.T) {
 		url  string
 		code string
 	}{
-		{"no PKCE", cfg.AuthCodeURL("st"), "invalid_request"},
-		{"plain PKCE", cfg.AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("code_challenge_method", "plain")), "invalid_request"},
-		{"response_type token", cfg.AuthCodeURL("st", s256, oauth2.SetAuthURLParam("response_type", "token")), "unsupported_response_type"},
-		{"malformed dpop_jkt", cfg.AuthCodeURL("st", s256, oauth2.SetAuthURLParam("dpop_jkt", "not-a-thumbprint")), "invalid_request"},
+		{"no PKCE", cfg.AuthCodeURL("st"), dpop.CodeInvalidRequest},
+		{"plain PKCE", cfg.AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("code_challenge_method", "plain")), dpop.CodeInvalidRequest},
+		{"response_type token", cfg.AuthCodeURL("st", s256, oauth2.SetAuthURLParam("response_type", "token")), authserver.CodeUnsupportedResponseType},
+		{"malformed dpop_jkt", cfg.AuthCodeURL("st", s256, oauth2.SetAuthURLParam("dpop_jkt", "not-a-thumbprint")), dpop.CodeInvalidRequest},
 	}
 	for _, tc := range redirected {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,11 +89,11 @@ func TestRedirectURIs(t *testing.T) {
 		wrong := *cfg
 		wrong.RedirectURL = "http://localhost:1/other"
 		_, err = wrong.Exchange(ctx, code, oauth2.VerifierOption(v))
-		if status, c := oauthErr(t, err); status != 400 || c != "invalid_grant" {
+		if status, c := oauthErr(t, err); status != 400 || c != authserver.CodeInvalidGrant {
 			t.Fatalf("another redirect_uri at the token endpoint: %d %s", status, c)
 		}
 		_, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
-		if status, c := oauthErr(t, err); status != 400 || c != "invalid_grant" {
+		if status, c := oauthErr(t, err); status != 400 || c != authserver.CodeInvalidGrant {
 			t.Fatalf("wrong code_verifier: %d %s", status, c)
 		}
 		if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(v)); err != nil {
@@ -149,7 +151,7 @@ func TestBearerFallback(t *testing.T) {
 	v = oauth2.GenerateVerifier()
 	c = code(t, srv, pub.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")
 	_, err = pub.Exchange(ctx, c, oauth2.VerifierOption(v))
-	if status, code := oauthErr(t, err); status != 400 || code != "invalid_dpop_proof" {
+	if status, code := oauthErr(t, err); status != 400 || code != dpop.CodeInvalidProof {
 		t.Fatalf("dpop-bound client without proof: %d %s", status, code)
 	}
 
@@ -159,7 +161,7 @@ func TestBearerFallback(t *testing.T) {
 	v = oauth2.GenerateVerifier()
 	c = code(t, strict, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")
 	_, err = cfg.Exchange(ctx, c, oauth2.VerifierOption(v))
-	if status, code := oauthErr(t, err); status != 400 || code != "invalid_dpop_proof" {
+	if status, code := oauthErr(t, err); status != 400 || code != dpop.CodeInvalidProof {
 		t.Fatalf("strict server without proof: %d %s", status, code)
 	}
 }

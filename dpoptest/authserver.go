@@ -99,10 +99,10 @@ func parseForm(r *http.Request) (url.Values, error) {
 		ct = ct[:i]
 	}
 	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
-		return nil, oauthError("invalid_request", "the body must be application/x-www-form-urlencoded", http.StatusBadRequest)
+		return nil, oauthError(dpop.CodeInvalidRequest, "the body must be application/x-www-form-urlencoded", http.StatusBadRequest)
 	}
 	if err := r.ParseForm(); err != nil {
-		return nil, oauthError("invalid_request", "malformed body", http.StatusBadRequest)
+		return nil, oauthError(dpop.CodeInvalidRequest, "malformed body", http.StatusBadRequest)
 	}
 	if err := single(r.PostForm); err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func parseForm(r *http.Request) (url.Values, error) {
 func single(v url.Values) error {
 	for _, vs := range v {
 		if len(vs) > 1 {
-			return oauthError("invalid_request", "a parameter is repeated", http.StatusBadRequest)
+			return oauthError(dpop.CodeInvalidRequest, "a parameter is repeated", http.StatusBadRequest)
 		}
 	}
 	return nil
@@ -130,18 +130,18 @@ func checkAuthzParams(q url.Values) (authzParams, *authserver.Error) {
 	p := authzParams{redirectURI: q.Get("redirect_uri"), state: q.Get("state"), scope: q.Get("scope"), codeChallenge: q.Get("code_challenge")}
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
-			return p, oauthError("invalid_request", "response_type is required", http.StatusBadRequest)
+			return p, oauthError(dpop.CodeInvalidRequest, "response_type is required", http.StatusBadRequest)
 		}
-		return p, oauthError("unsupported_response_type", "only response_type code is supported", http.StatusBadRequest)
+		return p, oauthError(authserver.CodeUnsupportedResponseType, "only response_type code is supported", http.StatusBadRequest)
 	}
 	if p.codeChallenge == "" {
-		return p, oauthError("invalid_request", "code_challenge is required (PKCE)", http.StatusBadRequest)
+		return p, oauthError(dpop.CodeInvalidRequest, "code_challenge is required (PKCE)", http.StatusBadRequest)
 	}
 	if q.Get("code_challenge_method") != "S256" {
-		return p, oauthError("invalid_request", "code_challenge_method must be S256", http.StatusBadRequest)
+		return p, oauthError(dpop.CodeInvalidRequest, "code_challenge_method must be S256", http.StatusBadRequest)
 	}
 	if b, err := base64.RawURLEncoding.Strict().DecodeString(p.codeChallenge); err != nil || len(b) != sha256.Size {
-		return p, oauthError("invalid_request", "code_challenge is not a SHA-256 value", http.StatusBadRequest)
+		return p, oauthError(dpop.CodeInvalidRequest, "code_challenge is not a SHA-256 value", http.StatusBadRequest)
 	}
 	return p, nil
 }
@@ -152,25 +152,25 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	now := s.now()
 	if err := single(q); err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	c := s.client(q.Get("client_id"))
 	if c == nil {
-		authserver.WriteError(w, oauthError("invalid_request", "unknown client_id", http.StatusBadRequest))
+		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "unknown client_id", http.StatusBadRequest))
 		return
 	}
 	jkt, pushed := "", false
 	if uri := q.Get("request_uri"); uri != "" {
 		p := s.st.takeRequest(uri, now)
 		if p == nil || p.clientID != c.ID {
-			authserver.WriteError(w, oauthError("invalid_request_uri", "request_uri unknown, used or expired", http.StatusBadRequest))
+			s.refuse(w, r, oauthError(authserver.CodeInvalidRequestURI, "request_uri unknown, used or expired", http.StatusBadRequest))
 			return
 		}
 		// RFC 9126 §4: the pushed parameters are the request.
 		q, jkt, pushed = p.params, p.jkt, true
 	} else if !redirectAllowed(c, q.Get("redirect_uri")) {
-		authserver.WriteError(w, oauthError("invalid_request", "redirect_uri missing or not registered", http.StatusBadRequest))
+		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "redirect_uri missing or not registered", http.StatusBadRequest))
 		return
 	}
 	params, oerr := checkAuthzParams(q)
@@ -179,13 +179,13 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		if jkt, err = authserver.AuthorizationJKT(q); err != nil {
 			var ae *authserver.Error
 			if !errors.As(err, &ae) {
-				ae = oauthError("invalid_request", "invalid dpop_jkt", http.StatusBadRequest)
+				ae = oauthError(dpop.CodeInvalidRequest, "invalid dpop_jkt", http.StatusBadRequest)
 			}
 			oerr = ae
 		}
 	}
 	if oerr != nil {
-		redirect(w, r, params.redirectURI, url.Values{"error": {oerr.Code}, "error_description": {oerr.Description}}, params.state, s.asURL)
+		redirect(w, r, params.redirectURI, url.Values{"error": {oerr.Err.Code}, "error_description": {oerr.Err.Description}}, params.state, s.asURL)
 		return
 	}
 	code := randomToken()
@@ -199,7 +199,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		expires:       now.Add(CodeTTL),
 	}, now)
 	if err != nil {
-		redirect(w, r, params.redirectURI, url.Values{"error": {"temporarily_unavailable"}}, params.state, s.asURL)
+		redirect(w, r, params.redirectURI, url.Values{"error": {dpop.CodeTemporarilyUnavailable}}, params.state, s.asURL)
 		return
 	}
 	redirect(w, r, params.redirectURI, url.Values{"code": {code}}, params.state, s.asURL)
@@ -210,7 +210,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 func redirect(w http.ResponseWriter, r *http.Request, uri string, v url.Values, state, iss string) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		authserver.WriteError(w, oauthError("invalid_request", "bad redirect_uri", http.StatusBadRequest))
+		authserver.WriteError(w, oauthError(dpop.CodeInvalidRequest, "bad redirect_uri", http.StatusBadRequest))
 		return
 	}
 	q := u.Query()
@@ -234,24 +234,24 @@ func redirect(w http.ResponseWriter, r *http.Request, uri string, v url.Values, 
 func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 	form, err := parseForm(r)
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	auth, err := s.authenticateClient(w, r, form, s.PAREndpoint())
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if form.Has("request_uri") {
-		authserver.WriteError(w, oauthError("invalid_request", "request_uri is not allowed in a pushed request", http.StatusBadRequest))
+		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "request_uri is not allowed in a pushed request", http.StatusBadRequest))
 		return
 	}
 	if !redirectAllowed(auth.client, form.Get("redirect_uri")) {
-		authserver.WriteError(w, oauthError("invalid_request", "redirect_uri missing or not registered", http.StatusBadRequest))
+		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "redirect_uri missing or not registered", http.StatusBadRequest))
 		return
 	}
 	if _, oerr := checkAuthzParams(form); oerr != nil {
-		authserver.WriteError(w, oerr)
+		s.refuse(w, r, oerr)
 		return
 	}
 	jkt, err := s.as.PARRequest(r.Context(), r, form)
@@ -260,7 +260,7 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.commit(auth); err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	params := url.Values{}
@@ -275,7 +275,7 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 	uri := requestURIPrefix + randomToken()
 	now := s.now()
 	if err := s.st.putRequest(uri, &pushedRequest{clientID: auth.client.ID, params: params, jkt: jkt, expires: now.Add(RequestURITTL)}, now); err != nil {
-		authserver.WriteError(w, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
+		s.refuse(w, r, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
 		return
 	}
 	if err := s.as.IssueNonce(r.Context(), w); err != nil {

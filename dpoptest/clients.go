@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -163,14 +164,36 @@ const maxAssertionLifetime = 10 * time.Minute
 const assertionLeeway = 30 * time.Second
 
 func oauthError(code, desc string, status int) *authserver.Error {
-	return &authserver.Error{Code: code, Description: desc, Status: status}
+	return authserver.NewError(status, code, desc, nil)
+}
+
+// refuse logs a refusal of the server's own rules (not those of
+// authserver, which logs its own) and writes it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if l := s.opts.Logger; l != nil {
+		level := slog.LevelInfo
+		var e *authserver.Error
+		if errors.As(err, &e) && e.Status >= 500 {
+			level = slog.LevelWarn
+		}
+		l.LogAttrs(r.Context(), level, "dpoptest: request refused",
+			slog.String("endpoint", r.URL.Path),
+			slog.Any("error", err))
+	}
+	authserver.WriteError(w, err)
+}
+
+// evidence sets the evidence of e for the operator's log and returns e.
+func evidence(e *authserver.Error, check, expected, got string) *authserver.Error {
+	e.Err.Check, e.Err.Expected, e.Err.Got = check, expected, got
+	return e
 }
 
 func invalidClient(w http.ResponseWriter, basic bool, desc string) *authserver.Error {
 	if basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="dpoptest", charset="UTF-8"`)
 	}
-	return oauthError("invalid_client", desc, http.StatusUnauthorized)
+	return oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized)
 }
 
 // authenticateClient authenticates the client of a token or PAR request
@@ -190,7 +213,7 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 		}
 	}
 	if methods > 1 {
-		return nil, oauthError("invalid_request", "more than one client authentication method", http.StatusBadRequest)
+		return nil, oauthError(dpop.CodeInvalidRequest, "more than one client authentication method", http.StatusBadRequest)
 	}
 	switch {
 	case basic:
@@ -200,7 +223,7 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 			return nil, invalidClient(w, true, "malformed client credentials")
 		}
 		if formID != "" && formID != id {
-			return nil, oauthError("invalid_request", "client_id does not match the authenticated client", http.StatusBadRequest)
+			return nil, oauthError(dpop.CodeInvalidRequest, "client_id does not match the authenticated client", http.StatusBadRequest)
 		}
 		c := s.client(id)
 		if c == nil || c.AuthMethod != AuthClientSecretBasic || !secretEqual(c.Secret, secret) {
@@ -238,7 +261,7 @@ func secretEqual(want, got string) bool {
 // iat not in the future, a jti not seen before.
 func (s *Server) verifyAssertion(form url.Values, endpoint string) (*authResult, error) {
 	fail := func(desc string) (*authResult, error) {
-		return nil, oauthError("invalid_client", desc, http.StatusUnauthorized)
+		return nil, oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized)
 	}
 	if form.Get("client_assertion_type") != ClientAssertionType {
 		return fail("unsupported client_assertion_type")
@@ -302,7 +325,7 @@ func (s *Server) commit(a *authResult) error {
 	if a.jtiKey == "" || s.st.useAssertion(a.jtiKey, a.jtiExp, s.now()) {
 		return nil
 	}
-	return oauthError("invalid_client", "client assertion already used", http.StatusUnauthorized)
+	return oauthError(authserver.CodeInvalidClient, "client assertion already used", http.StatusUnauthorized)
 }
 
 // redirectAllowed reports whether uri is a redirect URI of c: one of its

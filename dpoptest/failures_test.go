@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 )
@@ -24,7 +25,7 @@ func TestStolenToken(t *testing.T) {
 		thief := newKey(t)
 		resp, _ := send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken,
 			proof(t, thief, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
-		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != "invalid_token" {
+		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 			t.Fatalf("opaque=%v: status %d, WWW-Authenticate %q", opaque, resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 		}
 		// Through the client Transport too.
@@ -35,7 +36,7 @@ func TestStolenToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != "invalid_token" {
+		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 			t.Fatalf("opaque=%v via Transport: status %d, WWW-Authenticate %q", opaque, resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 		}
 	}
@@ -53,7 +54,7 @@ func TestReplayedProof(t *testing.T) {
 		t.Fatalf("first use: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, p))
-	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != "invalid_dpop_proof" {
+	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidProof {
 		t.Fatalf("replay: status %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 	}
 
@@ -64,7 +65,7 @@ func TestReplayedProof(t *testing.T) {
 		t.Fatalf("first token request: %d %s", resp.StatusCode, body)
 	}
 	resp, body = send(t, tokenRequest(t, srv, form, tp))
-	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != "invalid_dpop_proof" {
+	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != dpop.CodeInvalidProof {
 		t.Fatalf("replayed token request: %d %s", resp.StatusCode, body)
 	}
 }
@@ -87,7 +88,7 @@ func TestRefreshWithAnotherKey(t *testing.T) {
 	expired.Expiry = time.Now().Add(-time.Hour)
 	otherCtx, _ := clientContext(t, newKey(t))
 	_, err = cfg.TokenSource(otherCtx, &expired).Token()
-	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != "invalid_grant" {
+	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 		t.Fatalf("refresh with another key: %d %q", status, code)
 	}
 	if _, err := cfg.TokenSource(ctx, &expired).Token(); err != nil {
@@ -105,7 +106,7 @@ func TestStolenCode(t *testing.T) {
 	c := code(t, srv, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), client.DPoPJKT(key)), "s")
 	thiefCtx, _ := clientContext(t, newKey(t))
 	_, err := cfg.Exchange(thiefCtx, c, oauth2.VerifierOption(verifier))
-	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != "invalid_grant" {
+	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 		t.Fatalf("stolen code: %d %q", status, code)
 	}
 	ctx, _ := clientContext(t, key)
@@ -114,7 +115,7 @@ func TestStolenCode(t *testing.T) {
 	}
 	// A code is single use.
 	_, err = cfg.Exchange(ctx, c, oauth2.VerifierOption(verifier))
-	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != "invalid_grant" {
+	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 		t.Fatalf("code reused: %d %q", status, code)
 	}
 }
@@ -128,7 +129,7 @@ func TestPARMismatchedJKT(t *testing.T) {
 	_, err := client.PushAuthCodeURL(ctx, cfg, srv.PAREndpoint(), "s",
 		oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), client.DPoPJKT(newKey(t)))
 	var pe *client.PARError
-	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest || pe.Code != "invalid_dpop_proof" {
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest || pe.Code != dpop.CodeInvalidProof {
 		t.Fatalf("PAR with another dpop_jkt: %v", err)
 	}
 }
@@ -144,7 +145,7 @@ func TestMissingNonce(t *testing.T) {
 	// Authorization server: 400 use_dpop_nonce.
 	resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.URL()+"/token")))
 	asNonce := resp.Header.Get("DPoP-Nonce")
-	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != "use_dpop_nonce" || asNonce == "" {
+	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != dpop.CodeUseNonce || asNonce == "" {
 		t.Fatalf("token without nonce: %d %s, DPoP-Nonce %q", resp.StatusCode, body, asNonce)
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" {
@@ -164,7 +165,7 @@ func TestMissingNonce(t *testing.T) {
 		opts = append(opts, dpop.WithAccessToken(tok.AccessToken))
 		resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, key, "GET", srv.ResourceEndpoint(), opts...)))
 		rsNonce := resp.Header.Get("DPoP-Nonce")
-		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != "use_dpop_nonce" || rsNonce == "" {
+		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeUseNonce || rsNonce == "" {
 			t.Fatalf("resource without its nonce: %d %q, DPoP-Nonce %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"), rsNonce)
 		}
 		resp, body = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken,
@@ -178,7 +179,7 @@ func TestMissingNonce(t *testing.T) {
 	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
 	rsNonce := resp.Header.Get("DPoP-Nonce")
 	resp, body = send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.URL()+"/token", dpop.WithNonce(rsNonce))))
-	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != "use_dpop_nonce" {
+	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != dpop.CodeUseNonce {
 		t.Fatalf("token with the resource server's nonce: %d %s", resp.StatusCode, body)
 	}
 }
@@ -189,7 +190,7 @@ func TestDowngradeToBearer(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{AllowBearer: true})
 	tok := ccToken(t, srv, newKey(t))
 	resp, _ := send(t, resourceRequest(t, srv, "Bearer", tok.AccessToken, ""))
-	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "Bearer", "error") != "invalid_token" {
+	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "Bearer", "error") != dpop.CodeInvalidToken {
 		t.Fatalf("bound token as Bearer: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 	}
 
@@ -237,21 +238,21 @@ func TestTokenEndpointRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"no proof", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, "")), 400, "invalid_dpop_proof"},
-		{"proof for another URL", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, proof(t, key, "POST", srv.URL()+"/par"))), 400, "invalid_dpop_proof"},
-		{"wrong secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {"nope"}}, proof(t, key, "POST", tokenURL)), 401, "invalid_client"},
-		{"unknown client", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}, proof(t, key, "POST", tokenURL)), 401, "invalid_client"},
-		{"confidential client without secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}}, proof(t, key, "POST", tokenURL)), 401, "invalid_client"},
-		{"two authentication methods", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_secret": {dpoptest.ConfidentialClientSecret}}, proof(t, key, "POST", tokenURL))), 400, "invalid_request"},
-		{"public client credentials", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.PublicClientID}}, proof(t, key, "POST", tokenURL)), 400, "unauthorized_client"},
-		{"assertion replayed", tokenRequest(t, srv, ccAssertion(usedAssertion), proof(t, key, "POST", tokenURL)), 401, "invalid_client"},
-		{"assertion for another audience", tokenRequest(t, srv, ccAssertion(wrongAud), proof(t, key, "POST", tokenURL)), 401, "invalid_client"},
+		{"no proof", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, "")), 400, dpop.CodeInvalidProof},
+		{"proof for another URL", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, proof(t, key, "POST", srv.URL()+"/par"))), 400, dpop.CodeInvalidProof},
+		{"wrong secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {"nope"}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"unknown client", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"confidential client without secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"two authentication methods", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_secret": {dpoptest.ConfidentialClientSecret}}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
+		{"public client credentials", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.PublicClientID}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeUnauthorizedClient},
+		{"assertion replayed", tokenRequest(t, srv, ccAssertion(usedAssertion), proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"assertion for another audience", tokenRequest(t, srv, ccAssertion(wrongAud), proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
 		{"assertion with the token URL as audience", tokenRequest(t, srv, ccAssertion(tokenAud), proof(t, key, "POST", tokenURL)), 200, ""},
-		{"unsupported grant", basic(tokenRequest(t, srv, url.Values{"grant_type": {"password"}}, proof(t, key, "POST", tokenURL))), 400, "unsupported_grant_type"},
-		{"no grant_type", basic(tokenRequest(t, srv, url.Values{}, proof(t, key, "POST", tokenURL))), 400, "invalid_request"},
-		{"unknown code", tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {dpoptest.PublicClientID}, "code": {"nope"}, "code_verifier": {oauth2.GenerateVerifier()}, "redirect_uri": {redirectURI}}, proof(t, key, "POST", tokenURL)), 400, "invalid_grant"},
-		{"unknown refresh token", tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {dpoptest.PublicClientID}, "refresh_token": {"nope"}}, proof(t, key, "POST", tokenURL)), 400, "invalid_grant"},
-		{"repeated parameter", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials", "client_credentials"}}, proof(t, key, "POST", tokenURL))), 400, "invalid_request"},
+		{"unsupported grant", basic(tokenRequest(t, srv, url.Values{"grant_type": {"password"}}, proof(t, key, "POST", tokenURL))), 400, authserver.CodeUnsupportedGrantType},
+		{"no grant_type", basic(tokenRequest(t, srv, url.Values{}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
+		{"unknown code", tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {dpoptest.PublicClientID}, "code": {"nope"}, "code_verifier": {oauth2.GenerateVerifier()}, "redirect_uri": {redirectURI}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
+		{"unknown refresh token", tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {dpoptest.PublicClientID}, "refresh_token": {"nope"}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
+		{"repeated parameter", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials", "client_credentials"}}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

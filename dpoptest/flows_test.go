@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 )
@@ -60,7 +61,7 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 				}
 				// The old refresh token was revoked when used.
 				_, err = cfg.TokenSource(ctx, &old).Token()
-				if status, code := oauthErr(t, err); status != 400 || code != "invalid_grant" {
+				if status, code := oauthErr(t, err); status != 400 || code != authserver.CodeInvalidGrant {
 					t.Fatalf("reused refresh token: %d %s", status, code)
 				}
 			})
@@ -131,7 +132,7 @@ func TestConfidentialRefresh(t *testing.T) {
 	// Another client presenting the refresh token.
 	pub := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	_, err = refresh(ctx, pub, tok.RefreshToken)
-	if status, code := oauthErr(t, err); status != 400 || code != "invalid_grant" {
+	if status, code := oauthErr(t, err); status != 400 || code != authserver.CodeInvalidGrant {
 		t.Fatalf("refresh by another client: %d %s", status, code)
 	}
 
@@ -162,7 +163,7 @@ func TestConfidentialRefresh(t *testing.T) {
 	req = tokenRequest(t, srv, form, proof(t, newKey, "POST", srv.URL()+"/token"))
 	req.SetBasicAuth(cfg.ClientID, cfg.ClientSecret)
 	resp, body = send(t, req)
-	if resp.StatusCode != 400 || jsonError(t, body) != "invalid_scope" {
+	if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidScope {
 		t.Fatalf("widened refresh: %d %s", resp.StatusCode, body)
 	}
 }

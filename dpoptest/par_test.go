@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 )
@@ -70,7 +72,7 @@ func TestPAR(t *testing.T) {
 				// cannot redeem it.
 				thiefCtx, _ := clientContext(t, newKey(t))
 				_, err = cfg.Exchange(thiefCtx, c, append([]oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}, exOpts...)...)
-				if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != "invalid_grant" {
+				if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 					t.Fatalf("stolen PAR code: %d %q", status, code)
 				}
 				tok, err := cfg.Exchange(ctx, c, append([]oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}, exOpts...)...)
@@ -113,20 +115,20 @@ func TestPARRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"mismatched dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, client.DPoPJKT(newKey(t))}, 400, "invalid_dpop_proof"},
-		{"malformed dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, oauth2.SetAuthURLParam("dpop_jkt", "short")}, 400, "invalid_request"},
-		{"no PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), nil, 400, "invalid_request"},
-		{"plain PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("code_challenge_method", "plain")}, 400, "invalid_request"},
+		{"mismatched dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, client.DPoPJKT(newKey(t))}, 400, dpop.CodeInvalidProof},
+		{"malformed dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, oauth2.SetAuthURLParam("dpop_jkt", "short")}, 400, dpop.CodeInvalidRequest},
+		{"no PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), nil, 400, dpop.CodeInvalidRequest},
+		{"plain PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("code_challenge_method", "plain")}, 400, dpop.CodeInvalidRequest},
 		{"wrong secret", func() *oauth2.Config {
 			c := config(srv, dpoptest.ConfidentialClientID, oauth2.AuthStyleInHeader)
 			c.ClientSecret = "nope"
 			return c
-		}(), []oauth2.AuthCodeOption{s256}, 401, "invalid_client"},
+		}(), []oauth2.AuthCodeOption{s256}, 401, authserver.CodeInvalidClient},
 		{"bad redirect_uri", func() *oauth2.Config {
 			c := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 			c.RedirectURL = "https://attacker.example/cb"
 			return c
-		}(), []oauth2.AuthCodeOption{s256}, 400, "invalid_request"},
+		}(), []oauth2.AuthCodeOption{s256}, 400, dpop.CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

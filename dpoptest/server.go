@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -83,6 +84,13 @@ type Options struct {
 	// User is the subject approved automatically at /authorize; default
 	// "alice".
 	User string
+	// Logger, when set, receives a record for every refusal of the
+	// authorization server, with its evidence (the check, expected and got;
+	// never a token or a secret, which appear only as dpop.Fingerprint):
+	// the DPoP rules' refusals through authserver.Options.Logger, and the
+	// server's own (client authentication, grants, parameters). Nothing is
+	// logged when it is nil.
+	Logger *slog.Logger
 }
 
 // Defaults of Options.
@@ -232,6 +240,7 @@ func (s *Server) setup() error {
 		TokenURL:    s.TokenEndpoint(),
 		PARURL:      s.PAREndpoint(),
 		RequireDPoP: !o.AllowBearer,
+		Logger:      o.Logger,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 )
@@ -193,7 +194,7 @@ func TestIntrospection(t *testing.T) {
 	if resp, m = introspect(dpoptest.IntrospectionClientID, dpoptest.IntrospectionClientSecret, "nope"); resp.StatusCode != 200 || m["active"] != false || len(m) != 1 {
 		t.Fatalf("unknown token: %d %v", resp.StatusCode, m)
 	}
-	if resp, m = introspect(dpoptest.IntrospectionClientID, "wrong", tok.AccessToken); resp.StatusCode != 401 || m["error"] != "invalid_client" || resp.Header.Get("WWW-Authenticate") == "" {
+	if resp, m = introspect(dpoptest.IntrospectionClientID, "wrong", tok.AccessToken); resp.StatusCode != 401 || m["error"] != authserver.CodeInvalidClient || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("wrong credentials: %d %v", resp.StatusCode, m)
 	}
 	if resp, m = introspect(dpoptest.ConfidentialClientID, dpoptest.ConfidentialClientSecret, tok.AccessToken); resp.StatusCode != 401 {
@@ -234,7 +235,7 @@ func TestClock(t *testing.T) {
 	c := code(t, srv, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")
 	clk.Add(dpoptest.CodeTTL)
 	_, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(v))
-	if status, code := oauthErr(t, err); status != 400 || code != "invalid_grant" {
+	if status, code := oauthErr(t, err); status != 400 || code != authserver.CodeInvalidGrant {
 		t.Fatalf("expired code: %d %s", status, code)
 	}
 
@@ -271,7 +272,7 @@ func TestClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != "invalid_token" {
+	if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 		t.Fatalf("expired token: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 	}
 }
@@ -283,7 +284,7 @@ func TestAlgorithms(t *testing.T) {
 	es := newKey(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
 	resp, body := send(t, tokenRequest(t, srv, form, proof(t, es, "POST", srv.URL()+"/token")))
-	if resp.StatusCode != 400 || jsonError(t, body) != "invalid_dpop_proof" {
+	if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeInvalidProof {
 		t.Fatalf("ES256 proof: %d %s", resp.StatusCode, body)
 	}
 	ed, err := dpop.GenerateKey(dpop.EdDSA)
@@ -350,7 +351,7 @@ func TestObserve(t *testing.T) {
 	}
 	first, token, res := seen[0], seen[3], seen[6]
 	if first.RequestHeader.Get("DPoP") == "" || first.ResponseHeader.Get("DPoP-Nonce") == "" ||
-		!strings.Contains(string(first.RequestBody), "code_challenge=") || !strings.Contains(string(first.ResponseBody), "use_dpop_nonce") {
+		!strings.Contains(string(first.RequestBody), "code_challenge=") || !strings.Contains(string(first.ResponseBody), dpop.CodeUseNonce) {
 		t.Fatalf("PAR exchange %+v", first)
 	}
 	if !strings.Contains(string(token.ResponseBody), tok.AccessToken) || !strings.Contains(string(token.RequestBody), "grant_type=authorization_code") {

@@ -40,12 +40,12 @@ type grantInfo struct {
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	form, err := parseForm(r)
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	auth, err := s.authenticateClient(w, r, form, s.TokenEndpoint())
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	c := auth.client
@@ -58,13 +58,19 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		cg := s.st.peekCode(code, now)
 		switch {
 		case code == "" || form.Get("code_verifier") == "":
-			err = oauthError("invalid_request", "code and code_verifier are required", http.StatusBadRequest)
-		case cg == nil || cg.clientID != c.ID:
-			err = oauthError("invalid_grant", "authorization code unknown, used or expired", http.StatusBadRequest)
+			err = oauthError(dpop.CodeInvalidRequest, "code and code_verifier are required", http.StatusBadRequest)
+		case cg == nil:
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "authorization code unknown, used or expired", http.StatusBadRequest),
+				"code", "a live code", dpop.Fingerprint(code))
+		case cg.clientID != c.ID:
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "authorization code unknown, used or expired", http.StatusBadRequest),
+				"client_id", cg.clientID, c.ID)
 		case form.Get("redirect_uri") != cg.redirectURI:
-			err = oauthError("invalid_grant", "redirect_uri does not match the authorization request", http.StatusBadRequest)
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "redirect_uri does not match the authorization request", http.StatusBadRequest),
+				"redirect_uri", cg.redirectURI, form.Get("redirect_uri"))
 		case !pkceMatches(form.Get("code_verifier"), cg.codeChallenge):
-			err = oauthError("invalid_grant", "code_verifier does not match the code_challenge", http.StatusBadRequest)
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "code_verifier does not match the code_challenge", http.StatusBadRequest),
+				"code_verifier", "S256 of the verifier = "+cg.codeChallenge, "another verifier")
 		default:
 			g = grantInfo{subject: cg.subject, scope: cg.scope, jkt: cg.jkt, take: func() bool { return s.st.takeCode(code, s.now()) }}
 		}
@@ -73,14 +79,19 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		rg := s.st.peekRefresh(rt, now)
 		switch {
 		case rt == "":
-			err = oauthError("invalid_request", "refresh_token is required", http.StatusBadRequest)
-		case rg == nil || rg.clientID != c.ID:
-			err = oauthError("invalid_grant", "refresh token unknown, used or expired", http.StatusBadRequest)
+			err = oauthError(dpop.CodeInvalidRequest, "refresh_token is required", http.StatusBadRequest)
+		case rg == nil:
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "refresh token unknown, used or expired", http.StatusBadRequest),
+				"refresh_token", "a live refresh token", dpop.Fingerprint(rt))
+		case rg.clientID != c.ID:
+			err = evidence(oauthError(authserver.CodeInvalidGrant, "refresh token unknown, used or expired", http.StatusBadRequest),
+				"client_id", rg.clientID, c.ID)
 		default:
 			scope := rg.scope
 			if form.Has("scope") {
 				if !subset(form.Get("scope"), rg.scope) {
-					err = oauthError("invalid_scope", "the scope exceeds the one originally granted", http.StatusBadRequest)
+					err = evidence(oauthError(authserver.CodeInvalidScope, "the scope exceeds the one originally granted", http.StatusBadRequest),
+						"scope", rg.scope, form.Get("scope"))
 					break
 				}
 				scope = form.Get("scope")
@@ -89,17 +100,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	case grantClientCredentials:
 		if c.Public {
-			err = oauthError("unauthorized_client", "a public client cannot use client_credentials", http.StatusBadRequest)
+			err = oauthError(authserver.CodeUnauthorizedClient, "a public client cannot use client_credentials", http.StatusBadRequest)
 			break
 		}
 		g = grantInfo{subject: c.ID, scope: form.Get("scope"), take: func() bool { return true }}
 	case "":
-		err = oauthError("invalid_request", "grant_type is required", http.StatusBadRequest)
+		err = oauthError(dpop.CodeInvalidRequest, "grant_type is required", http.StatusBadRequest)
 	default:
-		err = oauthError("unsupported_grant_type", "grant_type not supported", http.StatusBadRequest)
+		err = oauthError(authserver.CodeUnsupportedGrantType, "grant_type not supported", http.StatusBadRequest)
 	}
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 
@@ -109,25 +120,25 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		GrantJKT:  g.jkt,
 	})
 	if err != nil {
-		authserver.WriteError(w, err)
+		authserver.WriteError(w, err) // logged by authserver
 		return
 	}
 	if err := s.commit(auth); err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if !g.take() {
-		authserver.WriteError(w, oauthError("invalid_grant", "grant already used", http.StatusBadRequest))
+		s.refuse(w, r, oauthError(authserver.CodeInvalidGrant, "grant already used", http.StatusBadRequest))
 		return
 	}
 
 	resp, err := s.issue(c, g.subject, g.scope, binding, grantType != grantClientCredentials)
 	if err != nil {
-		authserver.WriteError(w, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
+		s.refuse(w, r, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
 		return
 	}
 	if err := s.as.IssueNonce(r.Context(), w); err != nil {
-		authserver.WriteError(w, err)
+		authserver.WriteError(w, err) // logged by authserver
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -245,12 +256,12 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		pass, _ = url.QueryUnescape(pass)
 	}
 	if !ok || user != IntrospectionClientID || !secretEqual(IntrospectionClientSecret, pass) {
-		authserver.WriteError(w, invalidClient(w, true, "client authentication failed"))
+		s.refuse(w, r, invalidClient(w, true, "client authentication failed"))
 		return
 	}
 	form, err := parseForm(r)
 	if err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -274,7 +285,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		resp["scope"] = ag.scope
 	}
 	if err := authserver.SetIntrospection(resp, ag.jkt); err != nil {
-		authserver.WriteError(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
