@@ -33,6 +33,10 @@ type Caller struct {
 	// Claims are all claims of the token (or of the introspection
 	// response).
 	Claims map[string]any
+	// Nonce, when set, is a fresh resource-server nonce to send in a
+	// DPoP-Nonce field (with Cache-Control: no-store) of the response to
+	// this request (Options.NonceOnSuccess, RFC 9449 §8.2). Wrap sends it.
+	Nonce string
 }
 
 // HasScope reports whether the token grants scope.

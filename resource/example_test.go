@@ -6,12 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -142,7 +142,11 @@ func ExampleMiddleware_introspection() {
 		}
 		w := httptest.NewRecorder()
 		api.ServeHTTP(w, r)
-		fmt.Println(w.Code, strings.TrimSpace(w.Body.String()+" "+w.Header().Get("WWW-Authenticate")))
+		if w.Code == http.StatusOK {
+			fmt.Println(w.Code, w.Body.String())
+			return
+		}
+		fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 	proof, _ := clientKey.Proof("GET", "https://api.example.com/data", dpop.WithAccessToken("bound-token"))
 	do("DPoP bound-token", proof)
@@ -154,6 +158,55 @@ func ExampleMiddleware_introspection() {
 	// 200 hello bob
 	// 401 Bearer error="invalid_token", error_description="DPoP-bound token presented with the Bearer scheme", DPoP algs="ES256"
 	// 401 Bearer error="invalid_token", error_description="Invalid token", DPoP algs="ES256"
+}
+
+// Authenticating a request outside Wrap, as an adapter for another router
+// or framework does: Authenticate runs every check and either returns the
+// verified caller or an error that says how to answer (status, challenge,
+// nonce); WriteError writes that answer on a net/http response.
+func ExampleMiddleware_Authenticate() {
+	verifier, _ := dpop.NewVerifier(dpop.VerifierOptions{Algorithms: []dpop.Algorithm{dpop.ES256}})
+	clientKey, _ := dpop.GenerateKey(dpop.ES256)
+	tokens := resource.TokenValidatorFunc(func(_ context.Context, token string) (*resource.TokenInfo, error) {
+		if token != "bound-token" {
+			return nil, resource.ErrInvalidToken
+		}
+		return &resource.TokenInfo{Subject: "alice", JKT: clientKey.Thumbprint()}, nil
+	})
+	mw, err := resource.New(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	authenticate := func(auth, proof string) {
+		r := httptest.NewRequest("GET", "/data", nil)
+		r.Header.Set("Authorization", auth)
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		caller, err := mw.Authenticate(r)
+		var refusal *resource.Error
+		if errors.As(err, &refusal) {
+			fmt.Println(refusal.Status, refusal.Challenge)
+			return
+		}
+		fmt.Println("hello", caller.Subject)
+	}
+	proof, _ := clientKey.Proof("GET", "https://api.example.com/data", dpop.WithAccessToken("bound-token"))
+	authenticate("DPoP bound-token", proof)
+	authenticate("DPoP other-token", proof)
+	authenticate("Bearer bound-token", "")
+
+	// In a net/http handler, WriteError answers for it.
+	w := httptest.NewRecorder()
+	_, err = mw.Authenticate(httptest.NewRequest("GET", "/data", nil))
+	resource.WriteError(w, err)
+	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
+	// Output:
+	// hello alice
+	// 401 DPoP error="invalid_token", error_description="Invalid token", algs="ES256"
+	// 401 DPoP algs="ES256"
+	// 401 DPoP algs="ES256"
 }
 
 // Serving the RFC 9728 protected resource metadata next to the API.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dpopkit/dpop"
@@ -119,65 +120,123 @@ func New(opts Options) (*Middleware, error) {
 	return m, nil
 }
 
-// Wrap returns a handler that authenticates each request and calls next
-// only for an accepted one, with the [Caller] in the request context.
+// Wrap returns a handler that authenticates each request with
+// [Middleware.Authenticate] and calls next only for an accepted one, with
+// the [Caller] in the request context; a refused request is answered by
+// [WriteError].
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, f := m.authenticate(r)
-		if f != nil {
-			m.writeFailure(w, f)
+		caller, err := m.Authenticate(r)
+		if err != nil {
+			WriteError(w, err)
 			return
 		}
-		if m.nonceSuccess && caller.Scheme == SchemeDPoP {
-			if ns := m.verifier.NonceSource(); ns != nil {
-				// A nonce source that fails here only costs the client
-				// an extra round trip later; the request itself is good.
-				if n, err := ns.Nonce(r.Context()); err == nil && dpop.IsValidNonce(n) {
-					w.Header().Set("DPoP-Nonce", n)
-					w.Header().Set("Cache-Control", "no-store")
-				}
-			}
+		if caller.Nonce != "" {
+			w.Header().Set("DPoP-Nonce", caller.Nonce)
+			w.Header().Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), caller)))
 	})
 }
 
-// failure is a refused request.
-type failure struct {
-	status int
-	// scheme is the challenge that carries the error; "" with all false
-	// means no error parameter at all.
-	scheme Scheme
-	all    bool
-	code   string
-	desc   string
-	scope  string
-	nonce  string
+// Authenticate runs every check of the middleware on r: the Authorization
+// field (RFC 6750 §2.1, RFC 9449 §7.1), the access token with the
+// [TokenValidator], the DPoP proof with the verifier (RFC 9449 §4.3, with
+// ath and the token's cnf.jkt, §6), the downgrade rule (§7.2) and the
+// required scopes. It returns the verified caller, or an *[Error] saying
+// how to answer: write it with [WriteError], or, in another framework,
+// send its Status, its Challenge as WWW-Authenticate, and its nonce as
+// DPoP-Nonce. It never reads the request body.
+//
+// With Options.NonceOnSuccess the caller of an accepted DPoP request
+// carries a fresh nonce to send with the response (Caller.Nonce).
+func (m *Middleware) Authenticate(r *http.Request) (*Caller, error) {
+	caller, e := m.authenticate(r)
+	if e != nil {
+		return nil, e
+	}
+	if m.nonceSuccess && caller.Scheme == SchemeDPoP {
+		if ns := m.verifier.NonceSource(); ns != nil {
+			// A nonce source that fails here only costs the client an
+			// extra round trip later; the request itself is good.
+			if n, err := ns.Nonce(r.Context()); err == nil && dpop.IsValidNonce(n) {
+				caller.Nonce = n
+			}
+		}
+	}
+	return caller, nil
 }
 
 // Fixed error descriptions. None repeats anything from the request.
 const (
-	descMultiple   = "Multiple methods used to include access token"
-	descMalformed  = "Malformed Authorization header"
-	descInvalid    = "Invalid token"
-	descDowngrade  = "DPoP-bound token presented with the Bearer scheme"
-	descUnbound    = "Token is not DPoP-bound"
-	descBadURI     = "Request URI cannot be checked"
-	descScope      = "Insufficient scope"
-	descProofError = "Invalid DPoP proof"
+	descMultiple     = "Multiple methods used to include access token"
+	descMalformed    = "Malformed Authorization header"
+	descInvalid      = "Invalid token"
+	descDowngrade    = "DPoP-bound token presented with the Bearer scheme"
+	descUnbound      = "Token is not DPoP-bound"
+	descBadURI       = "Request URI cannot be checked"
+	descScope        = "Insufficient scope"
+	descProofError   = "Invalid DPoP proof"
+	descUnavailable  = "Token validation temporarily unavailable"
+	codeInsufficient = "insufficient_scope"
 )
 
-func (m *Middleware) authenticate(r *http.Request) (*Caller, *failure) {
+// evidence returns an OAuth error with its evidence for the logs.
+func evidence(code, desc string, cause error, check, expected, got string) *dpop.Error {
+	e := dpop.NewError(code, desc, cause)
+	e.Check, e.Expected, e.Got = check, expected, got
+	return e
+}
+
+// refuse returns the refusal with status and oe, whose error goes in the
+// challenge of scheme, or in every challenge when all is set.
+func (m *Middleware) refuse(status int, oe *dpop.Error, scheme Scheme, all bool) *Error {
+	e := &Error{Status: status, Err: oe}
+	if status != http.StatusServiceUnavailable {
+		scope := ""
+		if oe.Code == codeInsufficient {
+			scope = m.scopeParam
+		}
+		e.Challenge = m.challenges(oe.Code, oe.Description, scope, scheme, all)
+	}
+	return e
+}
+
+// clip bounds a value taken from the request for the evidence: printable
+// ASCII, at most 64 bytes.
+func clip(s string) string {
+	const max = 64
+	s = sanitize(s)
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// schemesAccepted names the schemes of this resource, for the evidence.
+func (m *Middleware) schemesAccepted() string {
+	if m.allowBearer {
+		return "DPoP or Bearer"
+	}
+	return "DPoP"
+}
+
+func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 	lines := r.Header.Values("Authorization")
 	queryToken := strings.Contains(r.URL.RawQuery, "access_token=") && r.URL.Query().Has("access_token")
-	if len(lines) > 1 || (len(lines) == 1 && queryToken) {
-		return nil, &failure{status: http.StatusBadRequest, all: true, code: dpop.CodeInvalidRequest, desc: descMultiple}
+	if len(lines) > 1 {
+		return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descMultiple, ErrMultipleMethods,
+			"header", "one Authorization field", strconv.Itoa(len(lines))+" Authorization fields"), "", true)
+	}
+	if len(lines) == 1 && queryToken {
+		return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descMultiple, ErrMultipleMethods,
+			"header", "the token in the Authorization field only", "Authorization field and access_token query parameter"), "", true)
 	}
 	if len(lines) == 0 {
 		// No credentials in a supported form: a challenge with no error
 		// (RFC 6750 §3.1, RFC 9449 §7.2). A token in the query is not
 		// supported (bearer_methods_supported is ["header"]).
-		return nil, &failure{status: http.StatusUnauthorized}
+		return nil, m.refuse(http.StatusUnauthorized, evidence("", "", ErrNoCredentials, "scheme", m.schemesAccepted(), "no Authorization field"), "", false)
 	}
 	rawScheme, token, wellFormed := parseAuthorization(lines[0])
 	var scheme Scheme
@@ -189,24 +248,27 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *failure) {
 	default:
 		// Another scheme (Basic, or Bearer when it is disabled): no
 		// credentials for this resource.
-		return nil, &failure{status: http.StatusUnauthorized}
+		return nil, m.refuse(http.StatusUnauthorized, evidence("", "", ErrNoCredentials, "scheme", m.schemesAccepted(), clip(rawScheme)), "", false)
 	}
 	if !wellFormed {
-		return nil, &failure{status: http.StatusBadRequest, scheme: scheme, code: dpop.CodeInvalidRequest, desc: descMalformed}
+		got := "no token"
+		if token != "" {
+			got = "a value that is not one token68 (" + strconv.Itoa(len(token)) + " bytes)"
+		}
+		return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descMalformed, ErrMalformedAuthorization,
+			"header", string(scheme)+" and one token68", got), scheme, false)
 	}
 	if len(token) > m.maxToken {
-		return nil, &failure{status: http.StatusUnauthorized, scheme: scheme, code: dpop.CodeInvalidToken, desc: descInvalid}
+		return nil, m.refuse(http.StatusUnauthorized, evidence(dpop.CodeInvalidToken, descInvalid, ErrInvalidToken,
+			"size", "at most "+strconv.Itoa(m.maxToken)+" bytes", strconv.Itoa(len(token))+" bytes"), scheme, false)
 	}
 	ctx := r.Context()
 	info, err := m.tokens.ValidateToken(ctx, token)
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return nil, &failure{status: http.StatusServiceUnavailable}
-		}
-		return nil, &failure{status: http.StatusUnauthorized, scheme: scheme, code: dpop.CodeInvalidToken, desc: descInvalid}
+	if err == nil && info == nil {
+		err = ErrInvalidToken
 	}
-	if info == nil {
-		return nil, &failure{status: http.StatusUnauthorized, scheme: scheme, code: dpop.CodeInvalidToken, desc: descInvalid}
+	if err != nil {
+		return nil, m.tokenRefusal(err, token, scheme)
 	}
 	caller := &Caller{
 		Subject:  info.Subject,
@@ -220,20 +282,25 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *failure) {
 	case SchemeBearer:
 		if info.JKT != "" {
 			// RFC 9449 §7.2: downgrade of a bound token.
-			return nil, &failure{status: http.StatusUnauthorized, scheme: SchemeBearer, code: dpop.CodeInvalidToken, desc: descDowngrade}
+			return nil, m.refuse(http.StatusUnauthorized, evidence(dpop.CodeInvalidToken, descDowngrade, ErrDowngrade,
+				"scheme", "DPoP (the token is bound to "+info.JKT+")", "Bearer"), SchemeBearer, false)
 		}
 	case SchemeDPoP:
 		if info.JKT == "" {
-			// Checklist A5: the DPoP scheme is for bound tokens only.
-			return nil, &failure{status: http.StatusUnauthorized, scheme: SchemeDPoP, code: dpop.CodeInvalidToken, desc: descUnbound}
+			// The DPoP scheme is for bound tokens only: accepting an
+			// unbound one would let a Bearer token pass as
+			// proof-of-possession (RFC 9449 §7.1).
+			return nil, m.refuse(http.StatusUnauthorized, evidence(dpop.CodeInvalidToken, descUnbound, ErrNotBound,
+				"cnf", "a token with cnf.jkt", "a token without cnf.jkt"), SchemeDPoP, false)
 		}
 		proof, err := dpop.ProofFromHeader(r.Header)
 		if err != nil {
-			return nil, proofFailure(err)
+			return nil, m.proofRefusal(err)
 		}
 		u, err := m.requestURL(r)
 		if err != nil {
-			return nil, &failure{status: http.StatusBadRequest, scheme: SchemeDPoP, code: dpop.CodeInvalidRequest, desc: descBadURI}
+			return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descBadURI, ErrRequestURL,
+				"htu", "a request URL", clip(r.URL.EscapedPath())), SchemeDPoP, false)
 		}
 		p, err := m.verifier.Verify(ctx, proof, dpop.Request{
 			Method:      r.Method,
@@ -242,33 +309,59 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *failure) {
 			BoundKey:    info.JKT,
 		})
 		if err != nil {
-			return nil, proofFailure(err)
+			return nil, m.proofRefusal(err)
 		}
 		caller.JKT = p.JKT
 	}
 	for _, s := range m.scopes {
 		if !slices.Contains(info.Scopes, s) {
-			return nil, &failure{status: http.StatusForbidden, scheme: scheme, code: "insufficient_scope", desc: descScope, scope: m.scopeParam}
+			return nil, m.refuse(http.StatusForbidden, evidence(codeInsufficient, descScope, ErrInsufficientScope,
+				"scope", m.scopeParam, clip(strings.Join(info.Scopes, " "))), scheme, false)
 		}
 	}
 	return caller, nil
 }
 
-// proofFailure maps an error of the core to a response (checklist A3).
-func proofFailure(err error) *failure {
+// tokenRefusal maps an error of the token validator: 503 for
+// ErrUnavailable, otherwise 401 invalid_token with a fixed description.
+// The evidence of a *dpop.Error in err's chain is kept for the logs.
+func (m *Middleware) tokenRefusal(err error, token string, scheme Scheme) *Error {
+	var ve *dpop.Error
+	var oe *dpop.Error
+	status := http.StatusUnauthorized
+	if errors.Is(err, ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+		oe = dpop.NewError(dpop.CodeTemporarilyUnavailable, descUnavailable, err)
+	} else {
+		oe = dpop.NewError(dpop.CodeInvalidToken, descInvalid, err)
+	}
+	if errors.As(err, &ve) {
+		oe.Check, oe.Expected, oe.Got = ve.Check, ve.Expected, ve.Got
+	}
+	if oe.Check == "" {
+		oe.Check, oe.Got = "token", dpop.Fingerprint(token)
+	}
+	return m.refuse(status, oe, scheme, false)
+}
+
+// proofRefusal maps an error of the core verifier: its own code and
+// description for invalid_dpop_proof, use_dpop_nonce (with the nonce) and
+// invalid_token (the key binding, RFC 9449 Figure 16), and 503 when the
+// replay store or the nonce source could not answer.
+func (m *Middleware) proofRefusal(err error) *Error {
 	var e *dpop.Error
 	if !errors.As(err, &e) {
-		return &failure{status: http.StatusUnauthorized, scheme: SchemeDPoP, code: dpop.CodeInvalidProof, desc: descProofError}
+		return m.refuse(http.StatusUnauthorized, dpop.NewError(dpop.CodeInvalidProof, descProofError, err), SchemeDPoP, false)
 	}
-	f := &failure{status: http.StatusUnauthorized, scheme: SchemeDPoP, code: e.Code, desc: e.Description, nonce: e.Nonce}
 	switch e.Code {
 	case dpop.CodeInvalidProof, dpop.CodeUseNonce, dpop.CodeInvalidToken:
+		return m.refuse(http.StatusUnauthorized, e, SchemeDPoP, false)
 	case dpop.CodeTemporarilyUnavailable:
-		return &failure{status: http.StatusServiceUnavailable}
-	default:
-		f.code, f.desc = dpop.CodeInvalidProof, descProofError
+		return m.refuse(http.StatusServiceUnavailable, e, SchemeDPoP, false)
 	}
-	return f
+	oe := evidence(dpop.CodeInvalidProof, descProofError, err, e.Check, e.Expected, e.Got)
+	oe.Nonce = e.Nonce
+	return m.refuse(http.StatusUnauthorized, oe, SchemeDPoP, false)
 }
 
 // requestURL is the URL the client addressed: BaseURL joined with the
@@ -299,32 +392,18 @@ func parseAuthorization(v string) (scheme, token string, ok bool) {
 }
 
 // challenges returns the challenges of the schemes this resource accepts,
-// Bearer first, with f's error in the challenge(s) it concerns.
-func (m *Middleware) challenges(f *failure) string {
+// Bearer first, with the error (when code is set) in the challenge of
+// scheme, or in every challenge when all is set.
+func (m *Middleware) challenges(code, desc, scope string, scheme Scheme, all bool) string {
 	cs := make([]challenge, 0, 2)
 	if m.allowBearer {
 		cs = append(cs, challenge{scheme: SchemeBearer, realm: m.realm, metadata: m.metadata})
 	}
 	cs = append(cs, challenge{scheme: SchemeDPoP, realm: m.realm, algs: m.algs, metadata: m.metadata})
 	for i := range cs {
-		if f.code != "" && (f.all || cs[i].scheme == f.scheme) {
-			cs[i].err, cs[i].description, cs[i].scope = f.code, f.desc, f.scope
+		if code != "" && (all || cs[i].scheme == scheme) {
+			cs[i].err, cs[i].description, cs[i].scope = code, desc, scope
 		}
 	}
 	return joinChallenges(cs)
-}
-
-func (m *Middleware) writeFailure(w http.ResponseWriter, f *failure) {
-	h := w.Header()
-	if f.status == http.StatusServiceUnavailable {
-		h.Set("Cache-Control", "no-store")
-		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	h.Set("WWW-Authenticate", m.challenges(f))
-	if f.nonce != "" && dpop.IsValidNonce(f.nonce) {
-		h.Set("DPoP-Nonce", f.nonce)
-		h.Set("Cache-Control", "no-store")
-	}
-	w.WriteHeader(f.status)
 }
