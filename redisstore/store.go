@@ -2,9 +2,13 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -62,6 +66,15 @@ type Store struct {
 	failOpen bool
 	onError  func(error)
 	now      func() time.Time
+
+	// id starts every value the store writes and checks counts them, so
+	// that a value names one check of one store: a retry of a check finds
+	// its own value and knows the key is its own (see Seen).
+	id     string
+	checks atomic.Uint64
+	// legacy is set once the server has refused SET with both NX and GET
+	// (Redis before 7.0): the store then writes with SET NX alone.
+	legacy atomic.Bool
 }
 
 var _ dpop.ReplayStore = (*Store)(nil)
@@ -100,6 +113,11 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	var id [12]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	s.id = keyEncoding.EncodeToString(id[:]) + "."
 	return s, nil
 }
 
@@ -126,8 +144,22 @@ func (s *Store) Key(k dpop.ReplayKey) string {
 }
 
 // Seen records key until expires and reports whether it was already recorded
-// and not expired, in one SET NX PX round trip. The time to live is the
-// time left until expires, rounded up to a whole millisecond.
+// and not expired, in one round trip:
+//
+//	SET <key> <check id> PX <ms> NX GET
+//
+// The value names this one check (the store's random id and a counter).
+// When the reply to a first attempt is lost and the Redis client sends the
+// command again, the retry finds the key holding its own check id and Seen
+// reports the proof as new, as it was: a lost reply never turns an honest
+// proof into a replay. Any other value means another check recorded the key
+// first. The time to live is the time left until expires, rounded up to a
+// whole millisecond.
+//
+// SET with both NX and GET needs Redis 7.0 or later (Valkey 7.2 or later).
+// On an older server, which refuses the pair as a syntax error, the store
+// calls OnError once with [ErrLegacyServer] and from then on writes with
+// SET NX alone: correct, but a retried check may then report a replay.
 //
 // Like [dpop.MemoryReplayStore], Seen records nothing for an expires that is
 // not after the current time; it then only asks whether key is recorded
@@ -157,6 +189,38 @@ func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time)
 	if ttl%time.Millisecond != 0 {
 		ms++
 	}
+	if s.legacy.Load() {
+		return s.seenLegacy(ctx, key, ms)
+	}
+	check := s.id + strconv.FormatUint(s.checks.Add(1), 36)
+	cmd := redis.NewStringCmd(ctx, "set", s.Key(key), check, "px", ms, "nx", "get")
+	err := s.client.Process(ctx, cmd)
+	switch {
+	case err == redis.Nil:
+		// No old value: the key is ours, set by this command.
+		return false, nil
+	case err != nil:
+		if isSyntaxError(err) {
+			s.legacy.Store(true)
+			if s.onError != nil {
+				s.onError(fmt.Errorf("%w: %w", ErrLegacyServer, err))
+			}
+			return s.seenLegacy(ctx, key, ms)
+		}
+		return s.fail(err)
+	}
+	// An old value: ours when an earlier attempt of this very check was
+	// executed but its reply lost; else another check's.
+	return cmd.Val() != check, nil
+}
+
+// ErrLegacyServer is passed to Options.OnError, once per store, when the
+// server does not accept SET with both NX and GET (Redis before 7.0).
+var ErrLegacyServer = errors.New("redisstore: the server refuses SET NX GET (Redis < 7.0); " +
+	"falling back to SET NX, where a retried check may report a replay")
+
+// seenLegacy is Seen for servers before Redis 7.0: SET NX alone.
+func (s *Store) seenLegacy(ctx context.Context, key dpop.ReplayKey, ms int64) (bool, error) {
 	cmd := redis.NewBoolCmd(ctx, "set", s.Key(key), "1", "px", ms, "nx")
 	if err := s.client.Process(ctx, cmd); err != nil {
 		return s.fail(err)
@@ -164,6 +228,13 @@ func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time)
 	// The reply is OK (true) when the key was set, nil (false) when it
 	// was already there.
 	return !cmd.Val(), nil
+}
+
+// isSyntaxError reports whether err is the server's answer to a SET whose
+// options it does not know.
+func isSyntaxError(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "ERR syntax error")
 }
 
 // fail applies the failure policy to err.

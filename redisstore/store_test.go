@@ -123,9 +123,10 @@ func TestSeenRecordsOnce(t *testing.T) {
 			t.Fatalf("step %d: Seen = %v, %v; want %v, nil", i, seen, err, step.want)
 		}
 	}
-	// The key holds a tiny value and a time to live of about a minute.
-	if v, err := c.Get(ctx, s.Key(k1)).Result(); err != nil || v != "1" {
-		t.Errorf("GET = %q, %v; want \"1\"", v, err)
+	// The key holds a short value (the id of the check that recorded it)
+	// and a time to live of about a minute.
+	if v, err := c.Get(ctx, s.Key(k1)).Result(); err != nil || v == "" || len(v) > 32 {
+		t.Errorf("GET = %q, %v; want a check id of at most 32 bytes", v, err)
 	}
 	pttl, err := c.PTTL(ctx, s.Key(k1)).Result()
 	if err != nil || pttl > time.Minute || pttl < time.Minute-5*time.Second {
@@ -133,8 +134,9 @@ func TestSeenRecordsOnce(t *testing.T) {
 	}
 }
 
-// TestSeenCommand checks the wire: one SET key 1 PX ms NX per call, with
-// the time to live rounded up to a whole millisecond.
+// TestSeenCommand checks the wire: one SET key <check id> PX ms NX GET per
+// call, a new check id each time, with the time to live rounded up to a
+// whole millisecond.
 func TestSeenCommand(t *testing.T) {
 	srv := shared.Get(t)
 	c := srv.Client(t)
@@ -143,6 +145,7 @@ func TestSeenCommand(t *testing.T) {
 	now := time.Now()
 	s := newStore(t, c, redisstore.Options{Prefix: "cmdtest:", Now: func() time.Time { return now }})
 	ctx := ctxT(t)
+	ids := map[string]bool{}
 	for _, tc := range []struct {
 		ttl  time.Duration
 		want int64
@@ -159,10 +162,15 @@ func TestSeenCommand(t *testing.T) {
 			t.Fatalf("Seen = %v, %v", seen, err)
 		}
 		got := rec.all()
-		want := []any{"set", s.Key(k), "1", "px", tc.want, "nx"}
-		if len(got) != 1 || !equalArgs(got[0], want) {
-			t.Errorf("ttl %v: commands %v; want one %v", tc.ttl, got, want)
+		if len(got) != 1 || len(got[0]) != 7 {
+			t.Fatalf("ttl %v: commands %v; want one SET with 7 arguments", tc.ttl, got)
 		}
+		id, _ := got[0][2].(string)
+		want := []any{"set", s.Key(k), id, "px", tc.want, "nx", "get"}
+		if !equalArgs(got[0], want) || id == "" || ids[id] {
+			t.Errorf("ttl %v: command %v; want %v with a check id not used before", tc.ttl, got[0], want)
+		}
+		ids[id] = true
 	}
 	// An expiry already past: EXISTS only, nothing written.
 	rec.reset()
