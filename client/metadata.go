@@ -35,6 +35,27 @@ type Metadata struct {
 	// DPoPSigningAlgValuesSupported is the RFC 9449 §5.1 list. Empty means
 	// the server did not advertise it, not that it lacks DPoP.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported says the server puts iss
+	// in its authorization responses (RFC 9207 §3); the client must then
+	// require and check it ([CheckAuthorizationResponse]).
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// TokenEndpointAuthMethodsSupported lists the client authentication
+	// methods (RFC 8414 §2), such as "none" and "private_key_jwt".
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms of
+	// client assertions the server accepts (RFC 8414 §2).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                     []string `json:"response_types_supported,omitempty"`
+	GrantTypesSupported                        []string `json:"grant_types_supported,omitempty"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint,omitempty"`
+	// ProtectedResources lists the resources this server issues tokens
+	// for (RFC 9728 §4). Empty means the server does not say.
+	ProtectedResources []string `json:"protected_resources,omitempty"`
+	// ClientIDMetadataDocumentSupported says the server accepts an https
+	// URL of a client metadata document as client_id
+	// (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Discover fetches the metadata of issuer from its RFC 8414 well-known URL

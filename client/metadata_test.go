@@ -161,7 +161,7 @@ func TestKeyFor(t *testing.T) {
 }
 
 // TestPARConfidentialClient: client_secret_basic at the PAR endpoint, and a
-// PAR error surfaced as *PARError.
+// PAR error surfaced as *Error, wrapping a *dpop.Error.
 func TestPARConfidentialClient(t *testing.T) {
 	var form url.Values
 	var authz string
@@ -178,9 +178,12 @@ func TestPARConfidentialClient(t *testing.T) {
 	cfg := &oauth2.Config{ClientID: "c i", ClientSecret: "s&t", Endpoint: oauth2.Endpoint{AuthURL: srv.URL + "/authorize?tenant=t1"}}
 	ctx := NewContext(context.Background(), &Transport{Key: testKey(t)})
 	_, err := PushAuthCodeURL(ctx, cfg, srv.URL+"/par", "st")
-	var pe *PARError
+	var pe *Error
 	if !errors.As(err, &pe) || pe.Code != "invalid_request" || pe.Description != "nope" || pe.StatusCode != 400 {
 		t.Fatalf("error %v", err)
+	}
+	if dpop.ErrorCode(err) != "invalid_request" {
+		t.Errorf("dpop.ErrorCode = %q", dpop.ErrorCode(err))
 	}
 	if msg := err.Error(); !strings.Contains(msg, "HTTP 400 invalid_request: nope") {
 		t.Errorf("message %q", msg)

@@ -39,25 +39,6 @@ type PushedAuthorization struct {
 	ExpiresIn time.Duration
 }
 
-// PARError is an error response of a pushed authorization request
-// endpoint (RFC 9126 §2.3, RFC 6749 §5.2).
-type PARError struct {
-	StatusCode  int
-	Code        string
-	Description string
-}
-
-func (e *PARError) Error() string {
-	s := fmt.Sprintf("dpop/client: pushed authorization request failed: HTTP %d", e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Description != "" {
-		s += ": " + e.Description
-	}
-	return s
-}
-
 // PushAuthCodeURL pushes the authorization request that cfg.AuthCodeURL
 // would build for state and opts (PKCE, [DPoPJKT], …) to the pushed
 // authorization request endpoint parEndpoint (RFC 9126), and returns the
@@ -108,15 +89,7 @@ func PushAuthCodeURL(ctx context.Context, cfg *oauth2.Config, parEndpoint, state
 		return nil, fmt.Errorf("dpop/client: reading the pushed authorization response: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		e := &PARError{StatusCode: resp.StatusCode}
-		var j struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		if json.Unmarshal(body, &j) == nil {
-			e.Code, e.Description = j.Error, j.Description
-		}
-		return nil, e
+		return nil, errorFromResponse("pushed authorization request", resp, body)
 	}
 	var ok struct {
 		RequestURI string `json:"request_uri"`

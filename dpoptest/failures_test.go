@@ -128,7 +128,7 @@ func TestPARMismatchedJKT(t *testing.T) {
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	_, err := client.PushAuthCodeURL(ctx, cfg, srv.PAREndpoint(), "s",
 		oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), client.DPoPJKT(newKey(t)))
-	var pe *client.PARError
+	var pe *client.Error
 	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest || pe.Code != dpop.CodeInvalidProof {
 		t.Fatalf("PAR with another dpop_jkt: %v", err)
 	}

@@ -133,7 +133,7 @@ func TestPARRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := client.PushAuthCodeURL(ctx, tc.cfg, srv.PAREndpoint(), "st", tc.opts...)
-			var pe *client.PARError
+			var pe *client.Error
 			if !errors.As(err, &pe) || pe.StatusCode != tc.status || pe.Code != tc.code {
 				t.Fatalf("got %v, want %d %s", err, tc.status, tc.code)
 			}
