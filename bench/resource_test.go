@@ -275,10 +275,10 @@ func newDPoPResource(is *tokenIssuer, jwksURL, base string, cache bool) (*resour
 	}
 	var tokens resource.TokenValidator = jv
 	if cache {
-		tokens = resource.NewCache(jv, resource.CacheOptions{})
+		tokens = resource.NewTokenCache(jv, resource.TokenCacheOptions{})
 	}
 	dv := newDPoPVerifier(cache)
-	mw, err := resource.New(resource.Options{Verifier: dv.v, Tokens: tokens, BaseURL: base})
+	mw, err := resource.NewMiddleware(resource.Options{Verifier: dv.v, Tokens: tokens, BaseURL: base})
 	if err != nil {
 		return nil, err
 	}

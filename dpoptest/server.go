@@ -298,7 +298,7 @@ func (s *Server) setup() error {
 	if err != nil {
 		return err
 	}
-	s.mw, err = resource.New(resource.Options{
+	s.mw, err = resource.NewMiddleware(resource.Options{
 		Verifier:         rsVerifier,
 		Tokens:           tokens,
 		AllowBearer:      o.AllowBearer,

@@ -34,7 +34,7 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	var tokens resource.TokenValidator // a JWTValidator or Introspector in a real server
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier: verifier,
 		Tokens:   tokens,
 		BaseURL:  "https://api.example.com",

@@ -52,7 +52,7 @@ func newHandler(t testing.TB, replay dpop.ReplayStore, nonces dpop.NonceSource) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier:       v,
 		Tokens:         tokens,
 		BaseURL:        publicBase,

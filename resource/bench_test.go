@@ -49,9 +49,9 @@ func benchMiddleware(b *testing.B, cached bool) {
 	}
 	var tokens TokenValidator = as.validator(b, nil)
 	if cached {
-		tokens = NewCache(tokens, CacheOptions{})
+		tokens = NewTokenCache(tokens, TokenCacheOptions{})
 	}
-	m, err := New(Options{Verifier: v, Tokens: tokens, BaseURL: testBase})
+	m, err := NewMiddleware(Options{Verifier: v, Tokens: tokens, BaseURL: testBase})
 	if err != nil {
 		b.Fatal(err)
 	}

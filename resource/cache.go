@@ -7,36 +7,36 @@ import (
 	"time"
 )
 
-// Defaults of [CacheOptions].
+// Defaults of [TokenCacheOptions].
 const (
-	// DefaultCacheSize is the number of tokens a [Cache] keeps.
-	DefaultCacheSize = 10000
-	// DefaultCacheTTL is the longest a validation result is reused. It
+	// DefaultTokenCacheSize is the number of tokens a [TokenCache] keeps.
+	DefaultTokenCacheSize = 10000
+	// DefaultTokenCacheTTL is the longest a validation result is reused. It
 	// bounds how late a revoked token that is introspected is noticed.
-	DefaultCacheTTL = 5 * time.Minute
+	DefaultTokenCacheTTL = 5 * time.Minute
 )
 
-// CacheOptions configure a [Cache].
-type CacheOptions struct {
+// TokenCacheOptions configure a [TokenCache].
+type TokenCacheOptions struct {
 	// MaxEntries bounds the number of cached tokens; 0 means
-	// DefaultCacheSize. When full, an arbitrary entry is dropped.
+	// DefaultTokenCacheSize. When full, an arbitrary entry is dropped.
 	MaxEntries int
-	// TTL is the longest an entry lives; 0 means DefaultCacheTTL. An entry
+	// TTL is the longest an entry lives; 0 means DefaultTokenCacheTTL. An entry
 	// never outlives the token's own expiry.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// Cache is a [TokenValidator] that remembers the valid tokens of another
+// TokenCache is a [TokenValidator] that remembers the valid tokens of another
 // one, so a busy resource server validates each token once and pays, per
 // request, only the proof's signature. Entries are keyed by the SHA-256 of
 // the token (the token itself is not kept), live until min(exp, now+TTL),
 // and the number of entries is bounded. Refusals are not cached. A token
 // without an expiry lives TTL.
 //
-// A Cache is safe for concurrent use.
-type Cache struct {
+// A TokenCache is safe for concurrent use.
+type TokenCache struct {
 	next TokenValidator
 	max  int
 	ttl  time.Duration
@@ -55,13 +55,13 @@ type cacheEntry struct {
 }
 
 // NewCache returns a cache in front of next.
-func NewCache(next TokenValidator, opts CacheOptions) *Cache {
-	c := &Cache{next: next, max: opts.MaxEntries, ttl: opts.TTL, now: opts.Now}
+func NewTokenCache(next TokenValidator, opts TokenCacheOptions) *TokenCache {
+	c := &TokenCache{next: next, max: opts.MaxEntries, ttl: opts.TTL, now: opts.Now}
 	if c.max <= 0 {
-		c.max = DefaultCacheSize
+		c.max = DefaultTokenCacheSize
 	}
 	if c.ttl <= 0 {
-		c.ttl = DefaultCacheTTL
+		c.ttl = DefaultTokenCacheTTL
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -72,7 +72,7 @@ func NewCache(next TokenValidator, opts CacheOptions) *Cache {
 
 // ValidateToken returns the cached result for token, or validates it with
 // the wrapped validator and caches a success.
-func (c *Cache) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
+func (c *TokenCache) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
 	k := sha256.Sum256([]byte(token))
 	now := c.now()
 	c.mu.RLock()
@@ -127,8 +127,16 @@ func (c *Cache) ValidateToken(ctx context.Context, token string) (*TokenInfo, er
 	return info, nil
 }
 
+// maxTokenSize is the limit of the wrapped validator, if it has one.
+func (c *TokenCache) maxTokenSize() int {
+	if l, ok := c.next.(tokenSizeLimiter); ok {
+		return l.maxTokenSize()
+	}
+	return 0
+}
+
 // Len returns the number of entries, expired ones included.
-func (c *Cache) Len() int {
+func (c *TokenCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)

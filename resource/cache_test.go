@@ -35,7 +35,7 @@ func TestCache(t *testing.T) {
 	now := func() time.Time { return clock }
 	t.Run("hit within min(exp, TTL)", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(30 * time.Second)}}
-		c := NewCache(v, CacheOptions{TTL: time.Minute, Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{TTL: time.Minute, Now: now})
 		for range 3 {
 			if info, err := c.ValidateToken(ctx, "a"); err != nil || info.Subject != "a" {
 				t.Fatal(info, err)
@@ -52,7 +52,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("TTL bounds a long token", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(time.Hour)}}
-		c := NewCache(v, CacheOptions{TTL: time.Minute, Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{TTL: time.Minute, Now: now})
 		_, _ = c.ValidateToken(ctx, "a")
 		clock = clock.Add(59 * time.Second)
 		_, _ = c.ValidateToken(ctx, "a")
@@ -67,7 +67,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("no expiry: TTL", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{}}
-		c := NewCache(v, CacheOptions{TTL: time.Minute, Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{TTL: time.Minute, Now: now})
 		_, _ = c.ValidateToken(ctx, "a")
 		_, _ = c.ValidateToken(ctx, "a")
 		if v.calls != 1 {
@@ -76,7 +76,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("expired result is not cached", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(-time.Second)}}
-		c := NewCache(v, CacheOptions{Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{Now: now})
 		_, _ = c.ValidateToken(ctx, "a")
 		if c.Len() != 0 {
 			t.Fatalf("Len = %d", c.Len())
@@ -84,7 +84,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("errors are not cached", func(t *testing.T) {
 		v := &countingValidator{err: ErrInvalidToken}
-		c := NewCache(v, CacheOptions{Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{Now: now})
 		for range 2 {
 			if _, err := c.ValidateToken(ctx, "a"); !errors.Is(err, ErrInvalidToken) {
 				t.Fatal(err)
@@ -96,7 +96,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("bounded", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(time.Hour)}}
-		c := NewCache(v, CacheOptions{MaxEntries: 50, Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{MaxEntries: 50, Now: now})
 		for i := range 1000 {
 			_, _ = c.ValidateToken(ctx, itoa(int64(i)))
 			if c.Len() > 50 {
@@ -106,7 +106,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("keyed by SHA-256, token not stored", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(time.Hour)}}
-		c := NewCache(v, CacheOptions{Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{Now: now})
 		_, _ = c.ValidateToken(ctx, "secret-token")
 		if _, ok := c.m[sha256.Sum256([]byte("secret-token"))]; !ok || c.Len() != 1 {
 			t.Fatal("entry not keyed by the token's SHA-256")
@@ -114,7 +114,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("concurrent", func(t *testing.T) {
 		v := &countingValidator{info: &TokenInfo{Expiry: clock.Add(time.Hour)}}
-		c := NewCache(v, CacheOptions{MaxEntries: 8, Now: now})
+		c := NewTokenCache(v, TokenCacheOptions{MaxEntries: 8, Now: now})
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Add(1)

@@ -51,7 +51,7 @@ func TestCallerFields(t *testing.T) {
 // when no BaseURL is configured.
 func TestRequestURLWithoutBase(t *testing.T) {
 	e := newEnv(t)
-	m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: e.as.validator(t, nil)})
+	m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: e.as.validator(t, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRequestURLWithoutBase(t *testing.T) {
 
 func TestBaseURLWithPrefix(t *testing.T) {
 	e := newEnv(t)
-	m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: e.as.validator(t, nil), BaseURL: "https://example.com/api/"})
+	m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: e.as.validator(t, nil), BaseURL: "https://example.com/api/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestNewOptions(t *testing.T) {
 		"empty scope":    {Verifier: v, Tokens: tok, RequiredScopes: []string{""}},
 		"realm quote":    {Verifier: v, Tokens: tok, Realm: `a"b`},
 	} {
-		if _, err := New(o); err == nil {
+		if _, err := NewMiddleware(o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -128,7 +128,7 @@ func TestMiddlewareIntrospection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: NewCache(in, CacheOptions{}), BaseURL: testBase, RequiredScopes: []string{"read"}})
+	m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: NewTokenCache(in, TokenCacheOptions{}), BaseURL: testBase, RequiredScopes: []string{"read"}})
 	if err != nil {
 		t.Fatal(err)
 	}

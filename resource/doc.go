@@ -17,7 +17,7 @@
 //     most once per refresh interval.
 //   - [Introspector]: opaque tokens by token introspection (RFC 7662, RFC
 //     9449 §6.2) with client_secret_basic.
-//   - [Cache]: a bounded cache in front of either, keyed by the token's
+//   - [TokenCache]: a bounded cache in front of either, keyed by the token's
 //     SHA-256 and never kept past the token's exp, so a busy server pays
 //     one signature check per request: the proof's.
 //
@@ -25,9 +25,8 @@
 //
 // # Decisions
 //
-// Where the RFCs leave a choice (checklist ambiguities A3 and A5 and a few
-// more), this package decides as follows; docs/resource.md gives the
-// reasons and the tests.
+// Where the RFCs leave a choice, this package decides as follows;
+// docs/resource.md gives the reasons and the tests.
 //
 //   - No credentials (no Authorization field, or one with a scheme this
 //     resource does not accept): 401 with every challenge and no error
@@ -39,10 +38,11 @@
 //   - A token the validator refuses: 401 invalid_token in the challenge of
 //     the scheme used; the description never repeats the request.
 //   - A DPoP-bound token under Bearer: 401 Bearer invalid_token (§7.2).
-//   - A token that is not DPoP-bound under DPoP (A5): 401 DPoP
-//     invalid_token.
-//   - Authorization: DPoP without a DPoP field (A3): 401 invalid_dpop_proof.
-//   - A proof bound to another key (A3): 401 invalid_token, "Invalid DPoP
+//   - A token that is not DPoP-bound under DPoP: 401 DPoP invalid_token,
+//     since the key binding of RFC 9449 §6 cannot be checked.
+//   - Authorization: DPoP without a DPoP field: 401 invalid_dpop_proof
+//     (a failed check 1 of RFC 9449 §4.3).
+//   - A proof bound to another key: 401 invalid_token, "Invalid DPoP
 //     key binding" (RFC 9449 Figure 16); any other proof failure, ath
 //     included: 401 invalid_dpop_proof.
 //   - A missing or stale resource-server nonce: 401 use_dpop_nonce with a

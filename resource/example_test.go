@@ -41,9 +41,9 @@ func ExampleMiddleware_jwt() {
 		log.Fatal(err)
 	}
 	verifier, _ := dpop.NewVerifier(dpop.VerifierOptions{})
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier: verifier,
-		Tokens:   resource.NewCache(tokens, resource.CacheOptions{}),
+		Tokens:   resource.NewTokenCache(tokens, resource.TokenCacheOptions{}),
 		BaseURL:  "https://api.example.com", // the URL clients use, behind the proxy
 	})
 	if err != nil {
@@ -119,9 +119,9 @@ func ExampleMiddleware_introspection() {
 		log.Fatal(err)
 	}
 	verifier, _ := dpop.NewVerifier(dpop.VerifierOptions{Algorithms: []dpop.Algorithm{dpop.ES256}})
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier:       verifier,
-		Tokens:         resource.NewCache(in, resource.CacheOptions{TTL: time.Minute}),
+		Tokens:         resource.NewTokenCache(in, resource.TokenCacheOptions{TTL: time.Minute}),
 		AllowBearer:    true,
 		BaseURL:        "https://api.example.com",
 		RequiredScopes: []string{"read"},
@@ -173,7 +173,7 @@ func ExampleMiddleware_Authenticate() {
 		}
 		return &resource.TokenInfo{Subject: "alice", JKT: clientKey.Thumbprint()}, nil
 	})
-	mw, err := resource.New(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
+	mw, err := resource.NewMiddleware(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func ExampleMetadataHandler() {
 	tokens := resource.TokenValidatorFunc(func(context.Context, string) (*resource.TokenInfo, error) {
 		return nil, resource.ErrInvalidToken // any validator
 	})
-	mw, _ := resource.New(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
+	mw, _ := resource.NewMiddleware(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
 
 	path, _ := resource.MetadataPath("https://api.example.com")
 	mux := http.NewServeMux()

@@ -46,7 +46,7 @@ func TestExhaustionReplayFlood(t *testing.T) {
 	}
 	store := dpop.NewMemoryReplayStore(dpop.MemoryReplayOptions{MaxEntries: maxEntries})
 	v := newVerifier(t, func(o *dpop.VerifierOptions) { o.Replay = store })
-	m, err := New(Options{Verifier: v, Tokens: selfBound, BaseURL: testBase})
+	m, err := NewMiddleware(Options{Verifier: v, Tokens: selfBound, BaseURL: testBase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestExhaustionGarbageHeaders(t *testing.T) {
 	const requests = 10000
 	k := mustKey(t)
 	tok := k.Thumbprint()
-	m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: selfBound, BaseURL: testBase})
+	m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: selfBound, BaseURL: testBase})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestExhaustionSlowUpstream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: in, BaseURL: testBase})
+		m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: in, BaseURL: testBase})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestExhaustionSlowUpstream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := New(Options{Verifier: newVerifier(t, nil), Tokens: val, BaseURL: testBase})
+		m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: val, BaseURL: testBase})
 		if err != nil {
 			t.Fatal(err)
 		}

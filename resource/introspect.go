@@ -13,8 +13,13 @@ import (
 	"time"
 )
 
-// maxIntrospectionSize caps an introspection response.
-const maxIntrospectionSize = 1 << 20
+const (
+	// DefaultIntrospectionLeeway is the clock skew an [Introspector]
+	// tolerates on the exp and nbf members of a response (RFC 7662 §2.2).
+	DefaultIntrospectionLeeway = 30 * time.Second
+	// maxIntrospectionSize caps an introspection response.
+	maxIntrospectionSize = 1 << 20
+)
 
 // IntrospectionOptions configure an [Introspector].
 type IntrospectionOptions struct {
@@ -36,7 +41,7 @@ type IntrospectionOptions struct {
 	// timeout.
 	HTTPClient *http.Client
 	// Leeway is the clock skew tolerated on exp and nbf; 0 means
-	// DefaultJWTLeeway, a negative value none.
+	// DefaultIntrospectionLeeway, a negative value none.
 	Leeway time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -47,7 +52,7 @@ type IntrospectionOptions struct {
 // from the response's cnf.jkt and lets the [Middleware] check it. The
 // response must be consistent: a token_type of DPoP requires cnf.jkt, a
 // cnf.jkt requires token_type DPoP or none, and a cnf without jkt is
-// refused. Wrap it in a [Cache], which keeps each result until the token's
+// refused. Wrap it in a [TokenCache], which keeps each result until the token's
 // exp or the cache TTL, whichever is first.
 //
 // It is safe for concurrent use.
@@ -83,7 +88,7 @@ func NewIntrospector(opts IntrospectionOptions) (*Introspector, error) {
 	}
 	switch {
 	case in.leeway == 0:
-		in.leeway = DefaultJWTLeeway
+		in.leeway = DefaultIntrospectionLeeway
 	case in.leeway < 0:
 		in.leeway = 0
 	}

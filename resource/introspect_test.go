@@ -47,7 +47,7 @@ func introspectionServer(t *testing.T, id, secret, token string, status int, bod
 	return s, &calls
 }
 
-// TestIntrospector covers RFC 7662 (checklist I-01 to I-04) and RFC 9449
+// TestIntrospector covers RFC 7662 (rows I-01 to I-04 of docs/conformance.md) and RFC 9449
 // §6.2 (RS-6-01, RS-6.2-01).
 func TestIntrospector(t *testing.T) {
 	const (
@@ -150,13 +150,13 @@ func TestIntrospectorOptions(t *testing.T) {
 	}
 }
 
-// TestIntrospectionCached checks I-04: behind a Cache the endpoint is
+// TestIntrospectionCached checks I-04: behind a TokenCache the endpoint is
 // asked once per token, and never past the token's exp.
 func TestIntrospectionCached(t *testing.T) {
 	clock := time.Unix(1562262700, 0)
 	srv, calls := introspectionServer(t, "rs", "s", "tok", 200, `{"active":true,"exp":1562262760,"token_type":"DPoP","cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`)
 	in, _ := NewIntrospector(IntrospectionOptions{Endpoint: srv.URL, ClientID: "rs", ClientSecret: "s", Leeway: -1, Now: func() time.Time { return clock }})
-	c := NewCache(in, CacheOptions{TTL: time.Hour, Now: func() time.Time { return clock }})
+	c := NewTokenCache(in, TokenCacheOptions{TTL: time.Hour, Now: func() time.Time { return clock }})
 	for range 3 {
 		if _, err := c.ValidateToken(context.Background(), "tok"); err != nil {
 			t.Fatal(err)
@@ -171,5 +171,37 @@ func TestIntrospectionCached(t *testing.T) {
 	}
 	if calls.Load() != 2 {
 		t.Fatalf("calls = %d, want 2", calls.Load())
+	}
+}
+
+// TestIntrospectionLeeway checks DefaultIntrospectionLeeway on exp and nbf,
+// and that a negative Leeway means none.
+func TestIntrospectionLeeway(t *testing.T) {
+	now := time.Unix(1562262700, 0)
+	in, err := NewIntrospector(IntrospectionOptions{Endpoint: "https://as.example.com/introspect", ClientID: "rs", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, _ := NewIntrospector(IntrospectionOptions{Endpoint: "https://as.example.com/introspect", ClientID: "rs", Leeway: -1, Now: func() time.Time { return now }})
+	d := int64(DefaultIntrospectionLeeway / time.Second)
+	body := func(member string, at int64) []byte {
+		return []byte(`{"active":true,"` + member + `":` + strconvFormat(at) + `}`)
+	}
+	for _, tc := range []struct {
+		in   *Introspector
+		body []byte
+		ok   bool
+	}{
+		{in, body("exp", now.Unix()-d+1), true},
+		{in, body("exp", now.Unix()-d-1), false},
+		{in, body("nbf", now.Unix()+d-1), true},
+		{in, body("nbf", now.Unix()+d+1), false},
+		{strict, body("exp", now.Unix()+1), true},
+		{strict, body("exp", now.Unix()-1), false},
+		{strict, body("nbf", now.Unix()+1), false},
+	} {
+		if _, err := tc.in.interpret(tc.body); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.body, err)
+		}
 	}
 }

@@ -73,6 +73,12 @@ type JWTOptions struct {
 	// MaxAge is how long a key set is used before it is fetched again; 0
 	// means DefaultJWKSMaxAge.
 	MaxAge time.Duration
+	// MaxTokenSize caps the token, in bytes, before it is parsed; 0
+	// means DefaultMaxTokenSize. Behind a [Middleware] whose
+	// Options.MaxTokenSize is larger, set it at least as large:
+	// NewMiddleware refuses a validator that would cut tokens the
+	// middleware lets through.
+	MaxTokenSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -94,6 +100,7 @@ type JWTValidator struct {
 	leeway           time.Duration
 	refresh          time.Duration
 	maxAge           time.Duration
+	maxToken         int
 	now              func() time.Time
 
 	keys atomic.Pointer[keySet]
@@ -135,6 +142,7 @@ func NewJWTValidator(opts JWTOptions) (*JWTValidator, error) {
 		leeway:   opts.Leeway,
 		refresh:  opts.RefreshInterval,
 		maxAge:   opts.MaxAge,
+		maxToken: opts.MaxTokenSize,
 		now:      opts.Now,
 	}
 	if len(opts.Algorithms) == 0 {
@@ -165,6 +173,9 @@ func NewJWTValidator(opts JWTOptions) (*JWTValidator, error) {
 	}
 	if v.maxAge <= 0 {
 		v.maxAge = DefaultJWKSMaxAge
+	}
+	if v.maxToken <= 0 {
+		v.maxToken = DefaultMaxTokenSize
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -209,7 +220,7 @@ type accessTokenClaims struct {
 
 // ValidateToken validates a JWT access token.
 func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
-	if len(token) > DefaultMaxTokenSize || strings.Count(token, ".") != 2 {
+	if len(token) > v.maxToken || strings.Count(token, ".") != 2 {
 		return nil, invalid("not a compact JWS")
 	}
 	tok, err := jwt.ParseSigned(token, v.algs)
@@ -269,6 +280,9 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 	}
 	return info, nil
 }
+
+// maxTokenSize is the longest token v accepts; see [tokenSizeLimiter].
+func (v *JWTValidator) maxTokenSize() int { return v.maxToken }
 
 // isThumbprint reports whether s looks like a base64url SHA-256 (43
 // characters of the base64url alphabet).

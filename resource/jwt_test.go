@@ -12,7 +12,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// TestJWTValidator covers RFC 9068 §4 (checklist J-01 to J-07) and the
+// TestJWTValidator covers RFC 9068 §4 (rows J-01 to J-07 of docs/conformance.md) and the
 // binding rows RS-6-01 and RS-6.1-01 for JWT access tokens.
 func TestJWTValidator(t *testing.T) {
 	now := time.Now()
@@ -296,5 +296,51 @@ func TestJWKSFetchSurvivesCancel(t *testing.T) {
 	}
 	if n := as.fetches.Load(); n != 1 {
 		t.Fatalf("fetches = %d", n)
+	}
+}
+
+// TestJWTMaxTokenSize checks that the validator caps tokens at
+// JWTOptions.MaxTokenSize (DefaultMaxTokenSize by default), and that a
+// middleware refuses a validator whose limit is below its own.
+func TestJWTMaxTokenSize(t *testing.T) {
+	as := newTestAS(t)
+	claims := stdClaims("", time.Now())
+	claims["pad"] = strings.Repeat("p", DefaultMaxTokenSize)
+	big := as.mint(claims)
+	if len(big) <= DefaultMaxTokenSize || len(big) > 2*DefaultMaxTokenSize {
+		t.Fatalf("token of %d bytes", len(big))
+	}
+	if _, err := as.validator(t, nil).ValidateToken(context.Background(), big); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("default limit: %v", err)
+	}
+	if _, err := as.validator(t, func(o *JWTOptions) { o.MaxTokenSize = len(big) - 1 }).ValidateToken(context.Background(), big); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("limit one byte short: %v", err)
+	}
+	raised := as.validator(t, func(o *JWTOptions) { o.MaxTokenSize = 2 * DefaultMaxTokenSize })
+	if _, err := raised.ValidateToken(context.Background(), big); err != nil {
+		t.Errorf("raised limit: %v", err)
+	}
+
+	v := newVerifier(t, nil)
+	for name, tokens := range map[string]TokenValidator{
+		"validator":      as.validator(t, nil),
+		"cached":         NewTokenCache(as.validator(t, nil), TokenCacheOptions{}),
+		"smaller":        as.validator(t, func(o *JWTOptions) { o.MaxTokenSize = DefaultMaxTokenSize }),
+		"cached smaller": NewTokenCache(as.validator(t, func(o *JWTOptions) { o.MaxTokenSize = 100 }), TokenCacheOptions{}),
+	} {
+		if _, err := NewMiddleware(Options{Verifier: v, Tokens: tokens, MaxTokenSize: 2 * DefaultMaxTokenSize}); err == nil {
+			t.Errorf("%s: a middleware over a validator with a smaller limit was built", name)
+		}
+	}
+	m, err := NewMiddleware(Options{Verifier: v, Tokens: NewTokenCache(raised, TokenCacheOptions{}), MaxTokenSize: 2 * DefaultMaxTokenSize, AllowBearer: true, BaseURL: testBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := request([]string{"Bearer " + big})
+	if c, err := m.Authenticate(r); err != nil || c.Subject != "alice" {
+		t.Errorf("large token through the middleware: %v", err)
+	}
+	if _, err := NewMiddleware(Options{Verifier: v, Tokens: as.validator(t, nil), MaxTokenSize: 100}); err != nil {
+		t.Errorf("a smaller middleware limit: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestMetadata covers RFC 9728 §2 and §3 (checklist ).
+// TestMetadata covers RFC 9728 §2 and §3 (rows of docs/conformance.md).
 func TestMetadata(t *testing.T) {
 	for _, bearer := range []bool{false, true} {
 		e := newEnv(t)

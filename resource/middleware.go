@@ -2,6 +2,7 @@ package resource
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,7 +22,7 @@ type Options struct {
 	// this resource server require its own nonces (RFC 9449 §9): give it a
 	// scope of its own (e.g. "rs:https://api.example.com").
 	Verifier *dpop.Verifier
-	// Tokens validates the access tokens (required); wrap it in a [Cache]
+	// Tokens validates the access tokens (required); wrap it in a [TokenCache]
 	// so each token is validated once.
 	Tokens TokenValidator
 	// AllowBearer also accepts tokens that are not DPoP-bound under the
@@ -49,7 +50,11 @@ type Options struct {
 	// metadata, sent as the resource_metadata parameter of every
 	// challenge (RFC 9728 §5.1).
 	ResourceMetadata string
-	// MaxTokenSize caps the access token; 0 means DefaultMaxTokenSize.
+	// MaxTokenSize caps the access token, in bytes; 0 means
+	// DefaultMaxTokenSize. A longer token is refused with invalid_token
+	// before it reaches the validator. A [JWTValidator] has a limit of its
+	// own (JWTOptions.MaxTokenSize, same default): NewMiddleware returns an
+	// error when that limit is the smaller one.
 	MaxTokenSize int
 }
 
@@ -70,8 +75,8 @@ type Middleware struct {
 	algs         string
 }
 
-// New returns a middleware configured by opts.
-func New(opts Options) (*Middleware, error) {
+// NewMiddleware returns a middleware configured by opts.
+func NewMiddleware(opts Options) (*Middleware, error) {
 	if opts.Verifier == nil {
 		return nil, errors.New("resource: Options.Verifier is required")
 	}
@@ -112,6 +117,11 @@ func New(opts Options) (*Middleware, error) {
 	if m.maxToken <= 0 {
 		m.maxToken = DefaultMaxTokenSize
 	}
+	if l, ok := opts.Tokens.(tokenSizeLimiter); ok {
+		if n := l.maxTokenSize(); n > 0 && n < m.maxToken {
+			return nil, fmt.Errorf("resource: Options.MaxTokenSize (%d) is larger than the token validator's limit (%d): set JWTOptions.MaxTokenSize too", m.maxToken, n)
+		}
+	}
 	names := make([]string, 0, len(opts.Verifier.Algorithms()))
 	for _, a := range opts.Verifier.Algorithms() {
 		names = append(names, string(a))
@@ -119,6 +129,11 @@ func New(opts Options) (*Middleware, error) {
 	m.algs = strings.Join(names, " ")
 	return m, nil
 }
+
+// tokenSizeLimiter is a validator with a token size limit of its own
+// ([JWTValidator], or a [TokenCache] in front of one), which must not be
+// below the middleware's.
+type tokenSizeLimiter interface{ maxTokenSize() int }
 
 // Wrap returns a handler that authenticates each request with
 // [Middleware.Authenticate] and calls next only for an accepted one, with

@@ -81,11 +81,11 @@ func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
 			o.Replay = failingStore{}
 		}
 	})
-	var tokens TokenValidator = NewCache(e.as.validator(t, nil), CacheOptions{})
+	var tokens TokenValidator = NewTokenCache(e.as.validator(t, nil), TokenCacheOptions{})
 	if c.unavailable {
 		tokens = TokenValidatorFunc(func(context.Context, string) (*TokenInfo, error) { return nil, ErrUnavailable })
 	}
-	m, err := New(Options{
+	m, err := NewMiddleware(Options{
 		Verifier:         v,
 		Tokens:           tokens,
 		AllowBearer:      c.bearer,
@@ -102,7 +102,7 @@ func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
 }
 
 // rfc9449TokenProof is the token-endpoint proof of RFC 9449 Figure 2
-// (checklist Part 3.3).
+// (attack class 31 of docs/conformance.md).
 const rfc9449TokenProof = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg"
 
 const (
@@ -113,9 +113,9 @@ const (
 
 func proofErr(desc string) string { return strings.Replace(chInvalidProof, "%s", desc, 1) }
 
-// TestMiddleware is the table of every resource-server row of the
-// checklist: each case asserts the status, the exact WWW-Authenticate
-// value, the DPoP-Nonce and Cache-Control headers, and whether the
+// TestMiddleware is the table of every resource-server row of
+// docs/conformance.md: each case asserts the status, the exact
+// WWW-Authenticate value, the DPoP-Nonce and Cache-Control headers, and whether the
 // protected handler ran.
 func TestMiddleware(t *testing.T) {
 	cases := []struct {

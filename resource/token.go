@@ -28,7 +28,7 @@ func (f TokenValidatorFunc) ValidateToken(ctx context.Context, token string) (*T
 }
 
 // TokenInfo is what a [TokenValidator] learned from a valid token. A
-// TokenInfo may be shared between requests by a [Cache]: treat it as
+// TokenInfo may be shared between requests by a [TokenCache]: treat it as
 // read-only.
 type TokenInfo struct {
 	// Subject is the sub claim (RFC 9068 §2.2, RFC 7662 §2.2).

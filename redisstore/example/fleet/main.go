@@ -165,7 +165,7 @@ func newInstance(rdb redis.UniversalClient, keyring [][]byte) (http.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier:       v,
 		Tokens:         demoTokens,
 		BaseURL:        publicBase,
