@@ -27,6 +27,7 @@ func (s *Server) asHandler() http.Handler {
 	mux.HandleFunc("POST /par", s.servePAR)
 	mux.HandleFunc("POST /token", s.serveToken)
 	mux.HandleFunc("POST /introspect", s.serveIntrospect)
+	mux.HandleFunc("POST /register", s.serveRegister)
 	return mux
 }
 
@@ -57,6 +58,7 @@ func (s *Server) Metadata() map[string]any {
 		"pushed_authorization_request_endpoint": s.PAREndpoint(),
 		"jwks_uri":                              s.JWKSURL(),
 		"introspection_endpoint":                s.IntrospectionEndpoint(),
+		"registration_endpoint":                 s.RegistrationEndpoint(),
 		"introspection_endpoint_auth_methods_supported":    []string{AuthClientSecretBasic},
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
@@ -111,8 +113,8 @@ func parseForm(r *http.Request) (url.Values, error) {
 }
 
 func single(v url.Values) error {
-	for _, vs := range v {
-		if len(vs) > 1 {
+	for k, vs := range v {
+		if len(vs) > 1 && k != ParamResource {
 			return oauthError(dpop.CodeInvalidRequest, "a parameter is repeated", http.StatusBadRequest)
 		}
 	}
@@ -174,6 +176,13 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params, oerr := checkAuthzParams(q)
+	var resources []string
+	if oerr == nil {
+		var err error
+		if resources, err = s.requestedTargets(q); err != nil {
+			oerr = err.(*authserver.Error)
+		}
+	}
 	if oerr == nil && !pushed {
 		var err error
 		if jkt, err = authserver.AuthorizationJKT(q); err != nil {
@@ -196,6 +205,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		scope:         params.scope,
 		subject:       s.opts.User,
 		jkt:           jkt,
+		resources:     resources,
 		expires:       now.Add(CodeTTL),
 	}, now)
 	if err != nil {
@@ -252,6 +262,10 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, oerr := checkAuthzParams(form); oerr != nil {
 		s.refuse(w, r, oerr)
+		return
+	}
+	if _, err := s.requestedTargets(form); err != nil {
+		s.refuse(w, r, err)
 		return
 	}
 	jkt, err := s.as.PARRequest(r.Context(), r, form)

@@ -61,11 +61,31 @@ type Client struct {
 	Key *dpop.Key
 	// DPoPBound is the client's dpop_bound_access_tokens (RFC 9449 §5.2).
 	DPoPBound bool
+
+	// keys verify a registered private_key_jwt client's assertions (its
+	// RFC 7591 jwks); the built-in jwt-client uses Key.
+	keys []jose.JSONWebKey
+	// exactRedirects: only RedirectURIs are accepted (a registered client),
+	// with any port on a loopback one (RFC 8252 §7.3).
+	exactRedirects bool
 }
 
 func (c Client) clone() Client {
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.keys = slices.Clone(c.keys)
 	return c
+}
+
+// assertionKeys returns the public keys that may sign c's assertions.
+func (c *Client) assertionKeys() []any {
+	var out []any
+	if c.Key != nil {
+		out = append(out, c.Key.Public())
+	}
+	for _, k := range c.keys {
+		out = append(out, k.Key)
+	}
+	return out
 }
 
 func (s *Server) registerClients() error {
@@ -78,39 +98,51 @@ func (s *Server) registerClients() error {
 		return err
 	}
 	s.privs = map[string]*ecdsa.PrivateKey{JWTClientID: priv}
-	s.clients = []Client{
+	s.clients = map[string]*Client{}
+	for _, c := range []Client{
 		{ID: PublicClientID, Public: true, AuthMethod: AuthNone, DPoPBound: true},
 		{ID: ConfidentialClientID, Secret: ConfidentialClientSecret, AuthMethod: AuthClientSecretBasic},
 		{ID: JWTClientID, AuthMethod: AuthPrivateKeyJWT, Key: key},
 		{ID: BearerClientID, Public: true, AuthMethod: AuthNone},
+	} {
+		s.addClient(&c)
 	}
 	return nil
 }
 
-// Clients returns the registered clients.
+// addClient registers c, which is never changed afterwards.
+func (s *Server) addClient(c *Client) {
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	s.clients[c.ID] = c
+	s.clientOrder = append(s.clientOrder, c.ID)
+}
+
+// Clients returns the registered clients: the four built-in ones, then
+// those registered dynamically, in order of registration.
 func (s *Server) Clients() []Client {
-	out := make([]Client, len(s.clients))
-	for i, c := range s.clients {
-		out[i] = c.clone()
+	s.clientsMu.RLock()
+	defer s.clientsMu.RUnlock()
+	out := make([]Client, len(s.clientOrder))
+	for i, id := range s.clientOrder {
+		out[i] = s.clients[id].clone()
 	}
 	return out
 }
 
-// Client returns the registered client with that ID, or the zero Client.
-func (s *Server) Client(id string) Client {
+// RegisteredClient returns the registered client with that ID, and whether
+// there is one.
+func (s *Server) RegisteredClient(id string) (Client, bool) {
 	if c := s.client(id); c != nil {
-		return c.clone()
+		return c.clone(), true
 	}
-	return Client{}
+	return Client{}, false
 }
 
 func (s *Server) client(id string) *Client {
-	for i := range s.clients {
-		if s.clients[i].ID == id {
-			return &s.clients[i]
-		}
-	}
-	return nil
+	s.clientsMu.RLock()
+	defer s.clientsMu.RUnlock()
+	return s.clients[id]
 }
 
 // ClientAssertion returns a fresh RFC 7523 client assertion for a
@@ -275,14 +307,25 @@ func (s *Server) verifyAssertion(form url.Values, endpoint string) (*authResult,
 		return fail("malformed client assertion")
 	}
 	c := s.client(unverified.Issuer)
-	if c == nil || c.AuthMethod != AuthPrivateKeyJWT || c.Key == nil {
+	keys := []any(nil)
+	if c != nil {
+		keys = c.assertionKeys()
+	}
+	if c == nil || c.AuthMethod != AuthPrivateKeyJWT || len(keys) == 0 {
 		return fail("client authentication failed")
 	}
 	if id := form.Get("client_id"); id != "" && id != c.ID {
 		return fail("client_id does not match the client assertion")
 	}
 	var claims jwt.Claims
-	if err := tok.Claims(c.Key.Public(), &claims); err != nil {
+	verified := false
+	for _, k := range keys {
+		if tok.Claims(k, &claims) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
 		return fail("client assertion signature invalid")
 	}
 	if claims.Issuer != c.ID || claims.Subject != c.ID {
@@ -337,6 +380,9 @@ func redirectAllowed(c *Client, uri string) bool {
 	if slices.Contains(c.RedirectURIs, uri) {
 		return true
 	}
+	if c.exactRedirects {
+		return slices.ContainsFunc(c.RedirectURIs, func(reg string) bool { return sameLoopbackRedirect(reg, uri) })
+	}
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") || u.Opaque != "" {
 		return false
@@ -345,6 +391,28 @@ func redirectAllowed(c *Client, uri string) bool {
 	if port == "" {
 		return false
 	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameLoopbackRedirect reports whether uri is the registered loopback
+// redirect URI reg with another port (RFC 8252 §7.3).
+func sameLoopbackRedirect(reg, uri string) bool {
+	r, err1 := url.Parse(reg)
+	u, err2 := url.Parse(uri)
+	if err1 != nil || err2 != nil || r.Scheme != "http" || u.Scheme != "http" || u.User != nil || u.Fragment != "" {
+		return false
+	}
+	if !isLoopbackHost(r.Hostname()) || r.Hostname() != u.Hostname() {
+		return false
+	}
+	return r.EscapedPath() == u.EscapedPath() && r.RawQuery == u.RawQuery
+}
+
+func isLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -52,7 +52,7 @@ func newBaseTransport(t *testing.T) *http.Transport {
 
 // config returns an oauth2.Config for a registered client of srv.
 func config(srv *dpoptest.Server, clientID string, style oauth2.AuthStyle) *oauth2.Config {
-	c := srv.Client(clientID)
+	c, _ := srv.RegisteredClient(clientID)
 	return &oauth2.Config{
 		ClientID:     c.ID,
 		ClientSecret: c.Secret,

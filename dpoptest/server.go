@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -84,6 +85,16 @@ type Options struct {
 	// User is the subject approved automatically at /authorize; default
 	// "alice".
 	User string
+	// Audience is the aud of access tokens requested without an RFC 8707
+	// resource parameter; default ResourceURL(). The built-in resource
+	// server accepts only tokens whose aud is ResourceURL().
+	Audience string
+	// Resources are the resource identifiers (RFC 8707 §2: absolute URIs
+	// without a fragment) the authorization server issues tokens for,
+	// besides ResourceURL() and Audience. A resource parameter at /authorize,
+	// /par or /token that names another is refused with invalid_target; one
+	// that is allowed becomes the access token's aud.
+	Resources []string
 	// Logger, when set, receives a record for every refusal of the
 	// authorization server, with its evidence (the check, expected and got;
 	// never a token or a secret, which appear only as dpop.Fingerprint):
@@ -136,14 +147,20 @@ type Server struct {
 	rsNonces   dpop.NonceSource
 	httpClient *http.Client // the resource server's client to the AS
 
-	signer  jose.Signer
-	jwks    []byte
-	clients []Client
-	privs   map[string]*ecdsa.PrivateKey // private_key_jwt signing keys
+	signer jose.Signer
+	jwks   []byte
+	privs  map[string]*ecdsa.PrivateKey // private_key_jwt signing keys
+
+	clientsMu   sync.RWMutex
+	clients     map[string]*Client
+	clientOrder []string
 
 	observeMu sync.Mutex
 
 	st store
+
+	audience string   // aud without a resource parameter
+	targets  []string // resources tokens may be issued for (RFC 8707)
 }
 
 // NewServer returns a started Server.
@@ -183,6 +200,7 @@ func NewUnstartedServer(opts Options) *Server {
 	if opts.User == "" {
 		opts.User = DefaultUser
 	}
+	opts.Resources = slices.Clone(opts.Resources)
 	s := &Server{opts: opts, st: newStore()}
 	var err error
 	if s.asLn, err = listenLoopback(opts.ASAddr); err != nil {
@@ -221,6 +239,9 @@ func listenLoopback(addr string) (net.Listener, error) {
 // and dpop.
 func (s *Server) setup() error {
 	o := s.opts
+	if err := s.setupTargets(); err != nil {
+		return err
+	}
 
 	// Authorization server.
 	asVerifierOpts := dpop.VerifierOptions{Algorithms: o.Algorithms, Now: o.Now}
@@ -448,6 +469,7 @@ func (s *Server) ResourceMetadataURL() string {
 func (s *Server) Options() Options {
 	o := s.opts
 	o.Algorithms = append([]dpop.Algorithm(nil), o.Algorithms...)
+	o.Resources = slices.Clone(o.Resources)
 	return o
 }
 

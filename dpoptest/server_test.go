@@ -115,19 +115,19 @@ func TestURLsAndClients(t *testing.T) {
 	if !slices.Equal(ids, []string{"public-client", "confidential-client", "jwt-client", "bearer-client"}) {
 		t.Fatal(ids)
 	}
-	if c := srv.Client("public-client"); !c.Public || c.AuthMethod != "none" || !c.DPoPBound || c.Secret != "" {
+	if c, ok := srv.RegisteredClient("public-client"); !ok || !c.Public || c.AuthMethod != "none" || !c.DPoPBound || c.Secret != "" {
 		t.Fatalf("%+v", c)
 	}
-	if c := srv.Client("confidential-client"); c.Public || c.Secret != "confidential-secret" || c.DPoPBound {
+	if c, ok := srv.RegisteredClient("confidential-client"); !ok || c.Public || c.Secret != "confidential-secret" || c.DPoPBound {
 		t.Fatalf("%+v", c)
 	}
-	if c := srv.Client("jwt-client"); c.AuthMethod != "private_key_jwt" || c.Key == nil || c.Key.Algorithm() != dpop.ES256 || c.Secret != "" {
+	if c, ok := srv.RegisteredClient("jwt-client"); !ok || c.AuthMethod != "private_key_jwt" || c.Key == nil || c.Key.Algorithm() != dpop.ES256 || c.Secret != "" {
 		t.Fatalf("%+v", c)
 	}
-	if c := srv.Client("bearer-client"); !c.Public || c.DPoPBound {
+	if c, ok := srv.RegisteredClient("bearer-client"); !ok || !c.Public || c.DPoPBound {
 		t.Fatalf("%+v", c)
 	}
-	if c := srv.Client("nobody"); c.ID != "" {
+	if c, ok := srv.RegisteredClient("nobody"); ok || c.ID != "" {
 		t.Fatalf("%+v", c)
 	}
 }

@@ -24,6 +24,7 @@ type codeGrant struct {
 	scope         string
 	subject       string
 	jkt           string
+	resources     []string // RFC 8707 resources of the authorization request
 	expires       time.Time
 }
 
@@ -37,11 +38,12 @@ type pushedRequest struct {
 
 // refreshGrant is what a refresh token stands for.
 type refreshGrant struct {
-	clientID string
-	scope    string
-	subject  string
-	jkt      string
-	expires  time.Time
+	clientID  string
+	scope     string
+	subject   string
+	jkt       string
+	resources []string // RFC 8707 resources of the grant
+	expires   time.Time
 }
 
 // accessGrant is what an access token stands for, kept for introspection.
@@ -51,6 +53,7 @@ type accessGrant struct {
 	subject  string
 	jkt      string
 	jti      string
+	aud      []string
 	issued   time.Time
 	expires  time.Time
 }

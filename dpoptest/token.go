@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,7 @@ const (
 // up.
 type grantInfo struct {
 	subject, scope, jkt string
+	resources           []string    // RFC 8707 resources of the grant
 	take                func() bool // uses the grant up; false if it was gone
 }
 
@@ -72,7 +74,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			err = evidence(oauthError(authserver.CodeInvalidGrant, "code_verifier does not match the code_challenge", http.StatusBadRequest),
 				"code_verifier", "S256 of the verifier = "+cg.codeChallenge, "another verifier")
 		default:
-			g = grantInfo{subject: cg.subject, scope: cg.scope, jkt: cg.jkt, take: func() bool { return s.st.takeCode(code, s.now()) }}
+			g = grantInfo{subject: cg.subject, scope: cg.scope, jkt: cg.jkt, resources: cg.resources, take: func() bool { return s.st.takeCode(code, s.now()) }}
 		}
 	case grantRefreshToken:
 		rt := form.Get("refresh_token")
@@ -96,7 +98,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				}
 				scope = form.Get("scope")
 			}
-			g = grantInfo{subject: rg.subject, scope: scope, jkt: rg.jkt, take: func() bool { return s.st.takeRefresh(rt, s.now()) }}
+			g = grantInfo{subject: rg.subject, scope: scope, jkt: rg.jkt, resources: rg.resources, take: func() bool { return s.st.takeRefresh(rt, s.now()) }}
 		}
 	case grantClientCredentials:
 		if c.Public {
@@ -109,9 +111,20 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = oauthError(authserver.CodeUnsupportedGrantType, "grant_type not supported", http.StatusBadRequest)
 	}
+	var aud, requested []string
+	if err == nil {
+		if requested, err = s.requestedTargets(form); err == nil {
+			aud, err = s.narrowTargets(requested, g.resources)
+		}
+	}
 	if err != nil {
 		s.refuse(w, r, err)
 		return
+	}
+	// The refresh token keeps the grant's resources, so that a refresh
+	// may ask for any of them again (RFC 8707 §2.2).
+	if len(g.resources) == 0 {
+		g.resources = requested
 	}
 
 	binding, err := s.as.TokenRequest(r.Context(), r, authserver.TokenRequest{
@@ -132,7 +145,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp, err := s.issue(c, g.subject, g.scope, binding, grantType != grantClientCredentials)
+	refresh := withoutRefreshToken
+	if grantType != grantClientCredentials {
+		refresh = withRefreshToken
+	}
+	resp, err := s.issue(c, grant{subject: g.subject, scope: g.scope, aud: aud, resources: g.resources}, binding, refresh)
 	if err != nil {
 		s.refuse(w, r, oauthError(dpop.CodeTemporarilyUnavailable, "", http.StatusServiceUnavailable))
 		return
@@ -182,16 +199,33 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
+// refreshPolicy says whether a token response carries a refresh token.
+type refreshPolicy int
+
+const (
+	withoutRefreshToken refreshPolicy = iota
+	withRefreshToken
+)
+
+// grant is what a token response is issued for.
+type grant struct {
+	subject, scope string
+	aud            []string // the access token's audience
+	resources      []string // the refresh token's resources (RFC 8707)
+}
+
 // issue makes the access token (and refresh token) of a token response.
-func (s *Server) issue(c *Client, subject, scope string, b *authserver.Binding, withRefresh bool) (*tokenResponse, error) {
+func (s *Server) issue(c *Client, g grant, b *authserver.Binding, refresh refreshPolicy) (*tokenResponse, error) {
 	now := s.now()
 	ttl := s.opts.AccessTokenTTL
+	subject, scope := g.subject, g.scope
 	ag := &accessGrant{
 		clientID: c.ID,
 		scope:    scope,
 		subject:  subject,
 		jkt:      b.JKT,
 		jti:      randomToken(),
+		aud:      g.aud,
 		issued:   now,
 		expires:  now.Add(ttl),
 	}
@@ -208,14 +242,15 @@ func (s *Server) issue(c *Client, subject, scope string, b *authserver.Binding, 
 		return nil, err
 	}
 	resp := &tokenResponse{AccessToken: at, TokenType: b.TokenType, ExpiresIn: int64(ttl / time.Second), Scope: scope}
-	if withRefresh {
+	if refresh == withRefreshToken {
 		rt := randomToken()
 		err := s.st.putRefresh(rt, &refreshGrant{
-			clientID: c.ID,
-			scope:    scope,
-			subject:  subject,
-			jkt:      b.RefreshTokenJKT,
-			expires:  now.Add(s.opts.RefreshTokenTTL),
+			clientID:  c.ID,
+			scope:     scope,
+			subject:   subject,
+			jkt:       b.RefreshTokenJKT,
+			resources: g.resources,
+			expires:   now.Add(s.opts.RefreshTokenTTL),
 		}, now)
 		if err != nil {
 			return nil, err
@@ -230,7 +265,7 @@ func (s *Server) issue(c *Client, subject, scope string, b *authserver.Binding, 
 func (s *Server) signAccessToken(ag *accessGrant) (string, error) {
 	claims := map[string]any{
 		"iss":       s.asURL,
-		"aud":       s.rsURL,
+		"aud":       audClaim(ag.aud),
 		"sub":       ag.subject,
 		"client_id": ag.clientID,
 		"iat":       ag.issued.Unix(),
@@ -273,7 +308,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{
 		"active":     true,
 		"iss":        s.asURL,
-		"aud":        s.rsURL,
+		"aud":        audClaim(ag.aud),
 		"sub":        ag.subject,
 		"client_id":  ag.clientID,
 		"iat":        ag.issued.Unix(),
@@ -289,4 +324,77 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// TokenOptions describe an access token made by [Server.MintToken]. The
+// zero value is a token for Options.User and PublicClientID, no scope, the
+// default audience and the default lifetime.
+type TokenOptions struct {
+	// Subject is the sub claim; default Options.User.
+	Subject string
+	// ClientID is the client_id claim; default PublicClientID.
+	ClientID string
+	// Scope is the space-separated scope claim; none by default.
+	Scope string
+	// Audience is the aud claim; default Options.Audience (ResourceURL()).
+	// It is not checked against Options.Resources, so a test can mint a
+	// token for another audience on purpose.
+	Audience []string
+	// TTL is the lifetime; default Options.AccessTokenTTL. A negative TTL
+	// makes a token that expired that long ago.
+	TTL time.Duration
+}
+
+// MintToken issues an access token at once, without an OAuth flow, for
+// tests of a resource server: bound to the key whose RFC 7638 thumbprint
+// is jkt (cnf.jkt, RFC 9449 §6), or an unbound Bearer token when jkt is
+// "". It is a JWT (RFC 9068) signed with the server's key, or an opaque
+// token known to the introspection endpoint with Options.OpaqueTokens.
+// Send it as "Authorization: DPoP <token>" with a proof by that key.
+func (s *Server) MintToken(jkt string, o TokenOptions) (string, error) {
+	if jkt != "" {
+		if _, err := authserver.ParseDPoPJKT(jkt); err != nil {
+			return "", fmt.Errorf("dpoptest: MintToken: %w", err)
+		}
+	}
+	if o.Subject == "" {
+		o.Subject = s.opts.User
+	}
+	if o.ClientID == "" {
+		o.ClientID = PublicClientID
+	}
+	if len(o.Audience) == 0 {
+		o.Audience = []string{s.audience}
+	}
+	if o.TTL == 0 {
+		o.TTL = s.opts.AccessTokenTTL
+	}
+	now := s.now()
+	issued := now
+	if o.TTL < 0 {
+		issued = now.Add(2 * o.TTL)
+	}
+	ag := &accessGrant{
+		clientID: o.ClientID,
+		scope:    o.Scope,
+		subject:  o.Subject,
+		jkt:      jkt,
+		jti:      randomToken(),
+		aud:      slices.Clone(o.Audience),
+		issued:   issued,
+		expires:  now.Add(o.TTL),
+	}
+	var at string
+	if s.opts.OpaqueTokens {
+		at = randomToken()
+	} else {
+		var err error
+		if at, err = s.signAccessToken(ag); err != nil {
+			return "", err
+		}
+	}
+	if err := s.st.putAccess(at, ag, now); err != nil {
+		return "", err
+	}
+	return at, nil
 }
