@@ -4,7 +4,7 @@ go 1.26.0
 
 require github.com/dpopkit/dpop v0.0.0
 
-require github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+require github.com/go-jose/go-jose/v4 v4.1.9
 
 require (
 	github.com/google/jsonschema-go v0.4.3 // indirect
