@@ -37,7 +37,7 @@ func ExampleProtect() {
 		mcpdpop.ServerOptions{
 			Resource:             "https://mcp.example.com/mcp",
 			AuthorizationServers: []string{"https://as.example.com"},
-			Tokens:               resource.NewCache(tokens, resource.CacheOptions{}),
+			Tokens:               resource.NewTokenCache(tokens, resource.TokenCacheOptions{}),
 		})
 	if err != nil {
 		log.Fatal(err)

@@ -53,7 +53,7 @@ type ServerOptions struct {
 	AuthorizationServers []string
 	// Tokens validates the access tokens (required): typically a
 	// [resource.JWTValidator] with Audience set to Resource, in a
-	// [resource.Cache].
+	// [resource.TokenCache].
 	Tokens resource.TokenValidator
 	// Verifier checks the proofs. nil means a verifier with
 	// [VerifierOptions] and nonces from an HMAC nonce source with a
@@ -126,7 +126,7 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 			return nil, err
 		}
 	}
-	mw, err := resource.New(resource.Options{
+	mw, err := resource.NewMiddleware(resource.Options{
 		Verifier:         v,
 		Tokens:           opts.Tokens,
 		AllowBearer:      opts.AllowBearer,

@@ -58,7 +58,7 @@ func main() {
 		mcpdpop.ServerOptions{
 			Resource:             endpoint,
 			AuthorizationServers: []string{*issuer},
-			Tokens:               resource.NewCache(tokens, resource.CacheOptions{}),
+			Tokens:               resource.NewTokenCache(tokens, resource.TokenCacheOptions{}),
 			Logger:               slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		})
 	if err != nil {
