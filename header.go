@@ -3,6 +3,8 @@ package dpop
 import (
 	"net/http"
 	"strings"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ProofFromHeader returns the DPoP proof of a request's header fields. It
@@ -16,7 +18,7 @@ func ProofFromHeader(h http.Header) (string, error) {
 	var proof string
 	count := 0
 	for name, values := range h {
-		if len(name) != 4 || !strings.EqualFold(name, "DPoP") {
+		if len(name) != 4 || !syntax.EqualFoldASCII(name, "DPoP") {
 			continue
 		}
 		for _, v := range values {

@@ -19,7 +19,7 @@ import (
 // unused bits, EC coordinates of exactly the curve's length, RSA integers
 // without leading zero octets. A key therefore has exactly one encoding,
 // and the thumbprint computed from the members as sent is the thumbprint of
-// the key (checklist T-05).
+// the key (RFC 7638 §3.3).
 
 var b64 = base64.RawURLEncoding.Strict()
 
@@ -330,6 +330,39 @@ func Thumbprint(jwk []byte) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrInvalidJWK, err)
 	}
 	return p.jkt, nil
+}
+
+// IsThumbprint reports whether s has the syntax of a JWK SHA-256
+// thumbprint as DPoP uses it in jkt, cnf.jkt and dpop_jkt (RFC 9449 §6.1,
+// §10, RFC 7638 §3): the unpadded base64url encoding of 32 bytes, that is
+// 43 characters of the base64url alphabet whose last character has its two
+// unused bits zero (the one canonical encoding).
+func IsThumbprint(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !b64Alphabet[s[i]] {
+			return false
+		}
+	}
+	// 43 characters carry 258 bits, of which the last 2 are unused.
+	return b64Value(s[42])&3 == 0
+}
+
+// b64Value is the 6-bit value of a base64url character.
+func b64Value(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c - 'A'
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 26
+	case c >= '0' && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	}
+	return 63
 }
 
 // maxJWKSize bounds a JWK document given to this package (an RSA 4096 private

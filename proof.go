@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ProofOption adds an optional claim to a proof made by [Key.Proof].
@@ -138,57 +140,14 @@ func AccessTokenHash(token string) string {
 
 // IsValidNonce reports whether s fits the nonce syntax of RFC 9449 §8.1:
 // one or more of %x21 / %x23-5B / %x5D-7E.
-func IsValidNonce(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
+func IsValidNonce(s string) bool { return syntax.IsNQChars(s) }
 
-// IsToken reports whether s is an RFC 9110 token, the syntax of an HTTP
-// method: the rule [Key.Proof] applies to its method.
-func IsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
-			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// IsToken reports whether s is an RFC 9110 §5.6.2 token, the syntax of an
+// HTTP method: the rule [Key.Proof] applies to its method.
+func IsToken(s string) bool { return syntax.IsToken(s) }
 
-// IsToken68 reports whether s is an RFC 9110 token68: 1*( ALPHA / DIGIT /
-// "-" / "." / "_" / "~" / "+" / "/" ) *"=". It is the syntax of an access
-// token in an Authorization header (the b64token of RFC 6750 §2.1), the rule
-// [Key.Proof] applies to [WithAccessToken].
-func IsToken68(s string) bool {
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if b64Alphabet[c] || c == '.' || c == '~' || c == '+' || c == '/' {
-			i++
-			continue
-		}
-		break
-	}
-	if i == 0 {
-		return false
-	}
-	for i < len(s) && s[i] == '=' {
-		i++
-	}
-	return i == len(s)
-}
+// IsToken68 reports whether s is an RFC 9110 §11.2 token68: 1*( ALPHA /
+// DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". It is the syntax of an
+// access token in an Authorization header (the b64token of RFC 6750 §2.1),
+// the rule [Key.Proof] applies to [WithAccessToken].
+func IsToken68(s string) bool { return syntax.IsToken68(s) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ErrInvalidURL is returned (wrapped) by NormalizeURL for input that is not an absolute http(s) URI.
@@ -152,9 +154,9 @@ func scanURL(raw string, p *urlParts) error {
 		return errURLNoScheme
 	}
 	switch {
-	case asciiEqualFold(u[:colon], "https"):
+	case syntax.EqualFoldASCII(u[:colon], "https"):
 		p.https = true
-	case asciiEqualFold(u[:colon], "http"):
+	case syntax.EqualFoldASCII(u[:colon], "http"):
 	default:
 		return errURLScheme
 	}
@@ -438,22 +440,4 @@ func unhex(c byte) byte {
 	default:
 		return c - 'a' + 10
 	}
-}
-
-// asciiEqualFold reports whether s equals lower, which is lowercase ASCII,
-// ignoring ASCII case.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if urlClass[c]&classUpper != 0 {
-			c |= 0x20
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // Defaults of [VerifierOptions].
@@ -455,6 +457,9 @@ func (v *Verifier) parseHeader(seg string) (*header, error) {
 	}
 	return &header{alg: a, info: info, key: key}, nil
 }
+
+// equalFoldASCII is [syntax.EqualFoldASCII] on bytes.
+func equalFoldASCII(a, b []byte) bool { return syntax.EqualFoldASCII(a, b) }
 
 func (v *Verifier) typOK(typ []byte) bool {
 	if string(typ) == "dpop+jwt" {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // Options configure an [AS].
@@ -94,18 +94,10 @@ func endpointURL(name, raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("authserver: Options.%s: %w", name, err)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if !syntax.IsSecureURL(u) {
 		return "", fmt.Errorf("authserver: Options.%s: http is allowed only on a loopback host; use https", name)
 	}
 	return n, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // TokenURL returns the normalised token endpoint URL.

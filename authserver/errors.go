@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // OAuth error codes of an authorization server, besides the core's
@@ -225,7 +226,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		de, status = dpop.NewError(CodeServerError, "", nil), http.StatusInternalServerError
 	}
 	code := de.Code
-	if code == "" || !isErrorText(code, false) {
+	if !syntax.IsNQChars(code) {
 		code = CodeServerError
 	}
 	switch {
@@ -237,7 +238,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	default:
 		status = http.StatusBadRequest
 	}
-	body, _ := json.Marshal(errorBody{Error: code, Description: cleanDescription(de.Description)})
+	body, _ := json.Marshal(errorBody{Error: code, Description: syntax.CleanParam(de.Description)})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -259,43 +260,4 @@ func WriteNonce(w http.ResponseWriter, nonce string) bool {
 	w.Header().Set("DPoP-Nonce", nonce)
 	w.Header().Set("Cache-Control", "no-store")
 	return true
-}
-
-// isErrorText reports whether s uses only the characters RFC 6749 §5.2
-// allows in error (space excluded) or error_description (space allowed):
-// %x20-21 / %x23-5B / %x5D-7E.
-func isErrorText(s string, space bool) bool {
-	for i := 0; i < len(s); i++ {
-		if !errorChar(s[i], space) {
-			return false
-		}
-	}
-	return true
-}
-
-func errorChar(c byte, space bool) bool {
-	switch {
-	case c == ' ':
-		return space
-	case c < 0x20 || c > 0x7e, c == '"', c == '\\':
-		return false
-	}
-	return true
-}
-
-// cleanDescription replaces each character RFC 6749 §5.2 does not allow in
-// error_description by a space.
-func cleanDescription(s string) string {
-	if isErrorText(s, true) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if errorChar(s[i], true) {
-			b.WriteByte(s[i])
-		} else {
-			b.WriteByte(' ')
-		}
-	}
-	return b.String()
 }

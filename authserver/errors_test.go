@@ -59,7 +59,7 @@ func TestWriteError(t *testing.T) {
 		}, 400, `{"error":"invalid_request"}`, false},
 		{"description cleaned", func(*testing.T) error {
 			return NewError(400, "invalid_request", "bad \"x\"\\\n\u00e9", nil)
-		}, 400, `{"error":"invalid_request","error_description":"bad  x     "}`, false},
+		}, 400, `{"error":"invalid_request","error_description":"bad x"}`, false},
 		{"code not an OAuth code", func(*testing.T) error {
 			return NewError(400, "bad code", "", nil)
 		}, 400, `{"error":"server_error"}`, false},

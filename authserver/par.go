@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,11 +19,7 @@ const ParamDPoPJKT = "dpop_jkt"
 // unused bits in the last character). It returns v unchanged, or an
 // invalid_request [*Error] wrapping [ErrInvalidJKT].
 func ParseDPoPJKT(v string) (string, error) {
-	if len(v) != 43 || !isBase64URL(v) {
-		return "", invalidJKT()
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(v)
-	if err != nil || len(b) != 32 {
+	if !dpop.IsThumbprint(v) {
 		return "", invalidJKT()
 	}
 	return v, nil
@@ -33,16 +28,6 @@ func ParseDPoPJKT(v string) (string, error) {
 func invalidJKT() *Error {
 	return NewError(http.StatusBadRequest, dpop.CodeInvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint", ErrInvalidJKT).
 		withEvidence(ParamDPoPJKT, "43 base64url characters (SHA-256 thumbprint)", "another value")
-}
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // AuthorizationJKT returns the dpop_jkt parameter of an authorization

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // Challenge is one authentication challenge of a WWW-Authenticate field
@@ -137,7 +138,7 @@ func (p *challengeParser) skipListSeparators() {
 
 func (p *challengeParser) token() string {
 	start := p.pos
-	for !p.done() && isTChar(p.peek()) {
+	for !p.done() && syntax.IsTChar(p.peek()) {
 		p.pos++
 	}
 	return p.s[start:p.pos]
@@ -148,7 +149,7 @@ func (p *challengeParser) token() string {
 // otherwise it consumes nothing.
 func (p *challengeParser) token68() (string, bool) {
 	i := p.pos
-	for i < len(p.s) && isToken68Char(p.s[i]) {
+	for i < len(p.s) && syntax.IsToken68Char(p.s[i]) {
 		i++
 	}
 	if i == p.pos {
@@ -222,7 +223,7 @@ func (p *challengeParser) params(c *Challenge) error {
 // BWS "=") rather than the start of a new challenge.
 func (p *challengeParser) paramAhead() bool {
 	i := p.pos
-	for i < len(p.s) && isTChar(p.s[i]) {
+	for i < len(p.s) && syntax.IsTChar(p.s[i]) {
 		i++
 	}
 	if i == p.pos {
@@ -263,21 +264,4 @@ func (p *challengeParser) quoted() (string, error) {
 		}
 	}
 	return "", p.fail("unterminated quoted-string")
-}
-
-// isTChar reports whether c is an RFC 9110 tchar.
-func isTChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func isToken68Char(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 func TestParseChallenges(t *testing.T) {
@@ -128,7 +129,7 @@ func FuzzParseChallenges(f *testing.F) {
 
 func isTokenString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !isTChar(s[i]) {
+		if !syntax.IsTChar(s[i]) {
 			return false
 		}
 	}

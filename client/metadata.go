@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 	"golang.org/x/oauth2"
 )
 
@@ -72,13 +73,10 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("dpop/client: issuer %q is not an absolute URL without query and fragment", issuer)
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if !syntax.IsSecureURL(u) {
 		return nil, fmt.Errorf("%w: issuer %s", ErrInsecureURL, issuer)
 	}
-	hc := http.DefaultClient
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		hc = c
-	}
+	hc := contextClient(ctx)
 	path := strings.TrimSuffix(u.Path, "/")
 	rfc8414, oidc := *u, *u
 	rfc8414.Path, rfc8414.RawPath = "/.well-known/oauth-authorization-server"+path, ""

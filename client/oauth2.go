@@ -33,6 +33,16 @@ func NewContext(ctx context.Context, t *Transport) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, hc)
 }
 
+// contextClient returns the *http.Client ctx carries under
+// [oauth2.HTTPClient], as golang.org/x/oauth2 finds it, or
+// http.DefaultClient.
+func contextClient(ctx context.Context) *http.Client {
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		return c
+	}
+	return http.DefaultClient
+}
+
 // CheckToken checks the token_type of a token response (RFC 9449 §5): DPoP,
 // compared without regard to case, is accepted; Bearer only when
 // allowBearer is set (the server chose not to bind the token, and the

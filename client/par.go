@@ -75,10 +75,7 @@ func PushAuthCodeURL(ctx context.Context, cfg *oauth2.Config, parEndpoint, state
 	if cfg.ClientSecret != "" && cfg.Endpoint.AuthStyle != oauth2.AuthStyleInParams {
 		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	}
-	hc := http.DefaultClient
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		hc = c
-	}
+	hc := contextClient(ctx)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("dpop/client: pushed authorization request: %w", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ErrInsecureURL is returned by [Transport.RoundTrip] for a request that
@@ -165,7 +165,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
-	if r.URL.Scheme != "https" && !(r.URL.Scheme == "http" && isLoopback(r.URL.Hostname())) {
+	if !syntax.IsSecureURL(r.URL) {
 		closeBody()
 		return nil, fmt.Errorf("%w: %s://%s", ErrInsecureURL, r.URL.Scheme, r.URL.Host)
 	}
@@ -343,14 +343,4 @@ func isRedirectAcrossOrigins(req *http.Request) bool {
 		first = first.Response.Request
 	}
 	return Origin(first.URL) != Origin(req.URL)
-}
-
-// isLoopback reports whether host is "localhost" or a loopback IP address
-// (127.0.0.0/8, ::1).
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

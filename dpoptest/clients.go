@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/authserver"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // Client authentication methods (RFC 7591 §2, RFC 7523).
@@ -391,11 +391,7 @@ func redirectAllowed(c *Client, uri string) bool {
 	if port == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return syntax.IsLoopbackHost(host)
 }
 
 // sameLoopbackRedirect reports whether uri is the registered loopback

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/authserver"
+	"github.com/dpopkit/dpop/internal/syntax"
 	"github.com/dpopkit/dpop/resource"
 )
 
@@ -225,7 +226,7 @@ func listenLoopback(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpoptest: listen address %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if ip := net.ParseIP(host); ip == nil || !syntax.IsLoopbackHost(host) {
 		return nil, fmt.Errorf("dpoptest: listen address %q is not a loopback IP address", addr)
 	}
 	ln, err := net.Listen("tcp", addr)

@@ -2,6 +2,8 @@ package resource
 
 import (
 	"strings"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // challenge is one WWW-Authenticate challenge (RFC 9110 §11.6.1) with the
@@ -36,7 +38,7 @@ func (c *challenge) String() string {
 		}
 		b.WriteString(name)
 		b.WriteString(`="`)
-		b.WriteString(sanitize(value))
+		b.WriteString(syntax.CleanParam(value))
 		b.WriteByte('"')
 	}
 	param("realm", c.realm)
@@ -46,34 +48,6 @@ func (c *challenge) String() string {
 	param("algs", c.algs)
 	param("resource_metadata", c.metadata)
 	return b.String()
-}
-
-// sanitize keeps only the characters of RFC 6750 §3 error and
-// error_description values: %x20-21 / %x23-5B / %x5D-7E (printable ASCII
-// without '"' and '\'). Everything else is dropped, so a value never needs
-// a quoted-pair and can never end the quoted-string early.
-func sanitize(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if !paramChar(s[i]) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if paramChar(s[i]) {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
-func paramChar(c byte) bool {
-	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
 }
 
 // joinChallenges renders several challenges in one field value, separated

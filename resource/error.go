@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // Error is a request refused by [Middleware.Authenticate]: the HTTP status
@@ -122,7 +123,7 @@ func WriteError(w http.ResponseWriter, err error) {
 			h.Set("DPoP-Nonce", oe.Nonce)
 		}
 		if oe.Code != "" {
-			body, _ = json.Marshal(errorBody{Error: sanitize(oe.Code), Description: sanitize(oe.Description)})
+			body, _ = json.Marshal(errorBody{Error: syntax.CleanParam(oe.Code), Description: syntax.CleanParam(oe.Description)})
 		}
 	}
 	if body == nil {

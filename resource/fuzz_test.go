@@ -3,6 +3,8 @@ package resource
 import (
 	"net/http/httptest"
 	"testing"
+
+	"github.com/dpopkit/dpop"
 )
 
 // FuzzAuthorization feeds arbitrary Authorization and DPoP values to the
@@ -47,7 +49,7 @@ func FuzzIntrospectionResponse(f *testing.F) {
 	in.audience = ""
 	f.Fuzz(func(t *testing.T, body []byte) {
 		info, err := in.interpret(body)
-		if err == nil && info.JKT != "" && !isThumbprint(info.JKT) {
+		if err == nil && info.JKT != "" && !dpop.IsThumbprint(info.JKT) {
 			t.Fatalf("bad JKT %q", info.JKT)
 		}
 	})

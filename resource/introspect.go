@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpopkit/dpop"
 	"io"
 	"net/http"
 	"net/url"
@@ -200,7 +201,7 @@ func (in *Introspector) interpret(body []byte) (*TokenInfo, error) {
 	}
 	switch {
 	case hasCnf:
-		if r.Cnf == nil || r.Cnf.JKT == nil || !isThumbprint(*r.Cnf.JKT) {
+		if r.Cnf == nil || r.Cnf.JKT == nil || !dpop.IsThumbprint(*r.Cnf.JKT) {
 			return nil, invalid("cnf has no valid jkt")
 		}
 		if tokenType != "" && !strings.EqualFold(tokenType, "DPoP") {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -184,23 +185,16 @@ func NewJWTValidator(opts JWTOptions) (*JWTValidator, error) {
 }
 
 // checkFetchURL accepts an https URL, or an http URL whose host is a
-// loopback address or "localhost".
+// loopback host (syntax.IsSecureURL).
 func checkFetchURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return errors.New("not an absolute URL")
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h == "localhost" || ip != nil && ip.IsLoopback() {
-			return nil
-		}
-		return errors.New("http is only allowed for a loopback host; use https")
+	if !syntax.IsSecureURL(u) {
+		return errors.New("scheme must be https, or http only for a loopback host")
 	}
-	return errors.New("scheme must be https")
+	return nil
 }
 
 // invalid wraps ErrInvalidToken with a reason for logs (never sent to the
@@ -273,7 +267,7 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 		Claims:   all,
 	}
 	if _, bound := all["cnf"]; bound {
-		if ext.Cnf == nil || ext.Cnf.JKT == nil || !isThumbprint(*ext.Cnf.JKT) {
+		if ext.Cnf == nil || ext.Cnf.JKT == nil || !dpop.IsThumbprint(*ext.Cnf.JKT) {
 			return nil, invalid("cnf has no valid jkt")
 		}
 		info.JKT = *ext.Cnf.JKT
@@ -283,21 +277,6 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 
 // maxTokenSize is the longest token v accepts; see [tokenSizeLimiter].
 func (v *JWTValidator) maxTokenSize() int { return v.maxToken }
-
-// isThumbprint reports whether s looks like a base64url SHA-256 (43
-// characters of the base64url alphabet).
-func isThumbprint(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // lookup returns the candidate keys for kid and alg, fetching the key set
 // when there is none yet, when it is older than MaxAge, or when kid is

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // DefaultMaxTokenSize is the longest access token the middleware passes to
@@ -104,13 +105,13 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 		m.base = b
 	}
 	for _, s := range m.scopes {
-		if s == "" || sanitize(s) != s || strings.ContainsRune(s, ' ') {
+		if !syntax.IsNQChars(s) {
 			return nil, errors.New("resource: a required scope is not a valid scope-token")
 		}
 	}
 	m.scopeParam = strings.Join(m.scopes, " ")
 	for _, v := range []string{opts.Realm, opts.ResourceMetadata} {
-		if sanitize(v) != v {
+		if !syntax.IsParamText(v) {
 			return nil, errors.New("resource: Realm and ResourceMetadata must be printable ASCII without '\"' or '\\'")
 		}
 	}
@@ -221,7 +222,7 @@ func (m *Middleware) refuse(status int, oe *dpop.Error, scheme Scheme, all bool)
 // ASCII, at most 64 bytes.
 func clip(s string) string {
 	const max = 64
-	s = sanitize(s)
+	s = syntax.CleanParam(s)
 	if len(s) > max {
 		s = s[:max] + "..."
 	}

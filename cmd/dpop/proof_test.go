@@ -63,7 +63,7 @@ func TestRoundTrip(t *testing.T) {
 			// The same proof fails for another token, key or nonce.
 			bad := map[string][]string{
 				"token": {"-access-token", "other"},
-				"key":   {"-jkt", strings.Repeat("x", 43)},
+				"key":   {"-jkt", strings.Repeat("x", 42) + "w"},
 				"nonce": {"-nonce", "other"},
 			}
 			for name, flags := range bad {

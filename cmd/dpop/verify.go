@@ -92,7 +92,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if msg := checkRequest(*method, *url, *nonce); msg != "" {
 		return usageError(stderr, u, "%s", msg)
 	}
-	if *jkt != "" && !isThumbprint(*jkt) {
+	if *jkt != "" && !dpop.IsThumbprint(*jkt) {
 		return usageError(stderr, u, "-jkt is not a SHA-256 JWK thumbprint (43 base64url characters)")
 	}
 	if *maxAge <= 0 {
@@ -215,19 +215,4 @@ func eachLine(r io.Reader, max int, fn func(line []byte, tooLong bool) error) er
 			return nil
 		}
 	}
-}
-
-// isThumbprint reports whether s has the form of a SHA-256 JWK thumbprint:
-// 43 base64url characters.
-func isThumbprint(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
