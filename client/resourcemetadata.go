@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/oauth2"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ErrResourceMismatch is returned when protected resource metadata names
@@ -70,16 +70,13 @@ func FetchResourceMetadata(ctx context.Context, metadataURL, resource string) (*
 	if err != nil || mu.Host == "" || mu.Fragment != "" || mu.User != nil {
 		return nil, fmt.Errorf("dpop/client: resource metadata URL %q is not an absolute URL", metadataURL)
 	}
-	if mu.Scheme != "https" && !(mu.Scheme == "http" && isLoopback(mu.Hostname())) {
+	if !syntax.IsSecureURL(mu) {
 		return nil, fmt.Errorf("%w: resource metadata %s", ErrInsecureURL, metadataURL)
 	}
 	if _, err := checkResourceURL(resource); err != nil {
 		return nil, err
 	}
-	hc := http.DefaultClient
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		hc = c
-	}
+	hc := contextClient(ctx)
 	body, status, err := fetchMetadata(ctx, hc, metadataURL)
 	if err != nil {
 		return nil, err
@@ -136,7 +133,7 @@ func checkResourceURL(resource string) (*url.URL, error) {
 	if err != nil || u.Host == "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("dpop/client: resource %q is not an absolute URL without fragment", resource)
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if !syntax.IsSecureURL(u) {
 		return nil, fmt.Errorf("%w: resource %s", ErrInsecureURL, resource)
 	}
 	return u, nil
