@@ -402,16 +402,8 @@ func sameLoopbackRedirect(reg, uri string) bool {
 	if err1 != nil || err2 != nil || r.Scheme != "http" || u.Scheme != "http" || u.User != nil || u.Fragment != "" {
 		return false
 	}
-	if !isLoopbackHost(r.Hostname()) || r.Hostname() != u.Hostname() {
+	if !syntax.IsLoopbackHost(r.Hostname()) || r.Hostname() != u.Hostname() {
 		return false
 	}
 	return r.EscapedPath() == u.EscapedPath() && r.RawQuery == u.RawQuery
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/authserver"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // MaxRegisteredClients bounds the clients registered dynamically; a
@@ -192,7 +193,7 @@ func validRedirectURI(raw string) bool {
 	case "https":
 		return true
 	case "http":
-		return isLoopbackHost(u.Hostname())
+		return syntax.IsLoopbackHost(u.Hostname())
 	}
 	return false
 }
