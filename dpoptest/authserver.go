@@ -51,8 +51,12 @@ func (s *Server) setupSigner(priv *ecdsa.PrivateKey) error {
 // Metadata returns the authorization server's RFC 8414 metadata, as
 // served at /.well-known/oauth-authorization-server.
 func (s *Server) Metadata() map[string]any {
+	iss := s.asURL
+	if s.opts.MetadataIssuer != "" {
+		iss = s.opts.MetadataIssuer
+	}
 	m := map[string]any{
-		"issuer":                                s.asURL,
+		"issuer":                                iss,
 		"authorization_endpoint":                s.AuthorizationEndpoint(),
 		"token_endpoint":                        s.TokenEndpoint(),
 		"pushed_authorization_request_endpoint": s.PAREndpoint(),
@@ -242,14 +246,8 @@ func redirect(w http.ResponseWriter, r *http.Request, uri string, v url.Values, 
 // servePAR is the pushed authorization request endpoint (RFC 9126, RFC
 // 9449 §10.1).
 func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
-	form, err := parseForm(r)
-	if err != nil {
-		s.refuse(w, r, err)
-		return
-	}
-	auth, err := s.authenticateClient(w, r, form, s.PAREndpoint())
-	if err != nil {
-		s.refuse(w, r, err)
+	form, auth, ok := s.clientRequest(w, r, s.PAREndpoint())
+	if !ok {
 		return
 	}
 	if form.Has("request_uri") {

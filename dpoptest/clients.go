@@ -228,6 +228,24 @@ func invalidClient(w http.ResponseWriter, basic bool, desc string) *authserver.E
 	return oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized)
 }
 
+// clientRequest is the first step shared by the token and PAR endpoints:
+// parse the form (RFC 6749 §3.2, RFC 9126 §2.1) and authenticate the
+// client, without changing any state. On failure it has written the error
+// and reports false.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint string) (url.Values, *authResult, bool) {
+	form, err := parseForm(r)
+	if err != nil {
+		s.refuse(w, r, err)
+		return nil, nil, false
+	}
+	auth, err := s.authenticateClient(w, r, form, endpoint)
+	if err != nil {
+		s.refuse(w, r, err)
+		return nil, nil, false
+	}
+	return form, auth, true
+}
+
 // authenticateClient authenticates the client of a token or PAR request
 // (RFC 6749 §2.3, RFC 7523 §3). endpoint is the URL of the endpoint, also
 // accepted as an assertion audience. A used assertion jti is refused, but

@@ -39,7 +39,7 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 					t.Fatalf("token_type %q, refresh token %q", tok.TokenType, tok.RefreshToken)
 				}
 				rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), false))
-				want := dpoptest.ResourceResponse{Subject: "alice", ClientID: dpoptest.PublicClientID, Scope: "read write", JKT: key.Thumbprint(), Scheme: "DPoP"}
+				want := dpoptest.ResourceResponse{Subject: "alice", ClientID: dpoptest.PublicClientID, Scope: "read write", JKT: key.Thumbprint(), Scheme: "DPoP", Method: "GET", Path: "/resource"}
 				if rr != want {
 					t.Fatalf("resource: %+v, want %+v", rr, want)
 				}
@@ -101,7 +101,7 @@ func TestClientCredentials(t *testing.T) {
 				t.Fatalf("token_type %q, refresh token %q", tok.TokenType, tok.RefreshToken)
 			}
 			rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), false))
-			want := dpoptest.ResourceResponse{Subject: cfg.ClientID, ClientID: cfg.ClientID, Scope: "read", JKT: key.Thumbprint(), Scheme: "DPoP"}
+			want := dpoptest.ResourceResponse{Subject: cfg.ClientID, ClientID: cfg.ClientID, Scope: "read", JKT: key.Thumbprint(), Scheme: "DPoP", Method: "GET", Path: "/resource"}
 			if rr != want {
 				t.Fatalf("resource: %+v, want %+v", rr, want)
 			}

@@ -10,9 +10,14 @@ import (
 func (s *Server) rsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/resource", s.mw.Wrap(http.HandlerFunc(serveResource)))
+	mux.Handle("/resource/", s.mw.Wrap(http.HandlerFunc(serveResource)))
 	md := s.mw.Metadata(s.rsURL, s.asURL)
 	md.ResourceName = "dpoptest resource"
-	mux.Handle("GET /.well-known/oauth-protected-resource", resource.MetadataHandler(md))
+	path, err := resource.MetadataPath(s.rsURL)
+	if err != nil {
+		panic("dpoptest: " + err.Error())
+	}
+	mux.Handle("GET "+path, resource.MetadataHandler(md))
 	return mux
 }
 
@@ -24,6 +29,8 @@ type ResourceResponse struct {
 	Scope    string `json:"scope"`
 	JKT      string `json:"jkt"`
 	Scheme   string `json:"scheme"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`
 }
 
 // serveResource echoes the verified caller.
@@ -44,5 +51,7 @@ func serveResource(w http.ResponseWriter, r *http.Request) {
 		Scope:    strings.Join(c.Scopes, " "),
 		JKT:      c.JKT,
 		Scheme:   string(c.Scheme),
+		Method:   r.Method,
+		Path:     r.URL.Path,
 	})
 }

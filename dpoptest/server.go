@@ -90,6 +90,20 @@ type Options struct {
 	// resource parameter; default ResourceURL(). The built-in resource
 	// server accepts only tokens whose aud is ResourceURL().
 	Audience string
+	// BearerTokens makes the authorization server issue unbound Bearer
+	// tokens even to a request with a valid proof (RFC 9449 §5 allows it),
+	// except to a client registered with dpop_bound_access_tokens: for
+	// testing that a client notices a token the server did not bind.
+	BearerTokens bool
+	// AlwaysDemandNonce makes both servers refuse every proof with
+	// use_dpop_nonce and a fresh nonce, whatever nonce it carries, for
+	// testing that a client retries once and then gives up. It implies
+	// NoncesBoth.
+	AlwaysDemandNonce bool
+	// MetadataIssuer, when set, is the issuer published in the RFC 8414
+	// metadata instead of URL(), for testing a client's check that the two
+	// are the same (RFC 8414 §3.3). Tokens still carry URL().
+	MetadataIssuer string
 	// Resources are the resource identifiers (RFC 8707 §2: absolute URIs
 	// without a fragment) the authorization server issues tokens for,
 	// besides ResourceURL() and Audience. A resource parameter at /authorize,
@@ -201,6 +215,9 @@ func NewUnstartedServer(opts Options) *Server {
 	if opts.User == "" {
 		opts.User = DefaultUser
 	}
+	if opts.AlwaysDemandNonce {
+		opts.Nonces = NoncesBoth
+	}
 	opts.Resources = slices.Clone(opts.Resources)
 	s := &Server{opts: opts, st: newStore()}
 	var err error
@@ -263,6 +280,9 @@ func (s *Server) setup() error {
 		PARURL:      s.PAREndpoint(),
 		RequireDPoP: !o.AllowBearer,
 		Logger:      o.Logger,
+		BearerFallback: func(context.Context, authserver.TokenRequest, *dpop.Proof) bool {
+			return o.BearerTokens
+		},
 	})
 	if err != nil {
 		return err
@@ -343,8 +363,18 @@ func newNonceSource(scope string, o Options) (dpop.NonceSource, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	return dpop.NewHMACNonceSource(dpop.HMACNonceOptions{Secret: secret, Scope: scope, Step: o.NonceStep, Now: o.Now})
+	src, err := dpop.NewHMACNonceSource(dpop.HMACNonceOptions{Secret: secret, Scope: scope, Step: o.NonceStep, Now: o.Now})
+	if err != nil || !o.AlwaysDemandNonce {
+		return src, err
+	}
+	return staleNonces{src}, nil
 }
+
+// staleNonces refuses every nonce, so that every proof is answered with
+// use_dpop_nonce and a fresh nonce (Options.AlwaysDemandNonce).
+type staleNonces struct{ dpop.NonceSource }
+
+func (staleNonces) Check(context.Context, string) error { return dpop.ErrNonceInvalid }
 
 // Start starts serving on both ports. It panics if the server was already
 // started or closed.
@@ -463,7 +493,11 @@ func (s *Server) JWKSURL() string { return s.asURL + "/jwks" }
 // ResourceMetadataURL returns the RFC 9728 metadata URL of the resource
 // server.
 func (s *Server) ResourceMetadataURL() string {
-	return s.rsURL + "/.well-known/oauth-protected-resource"
+	path, err := resource.MetadataPath(s.rsURL)
+	if err != nil {
+		panic("dpoptest: " + err.Error()) // rsURL is http://127.0.0.1:port
+	}
+	return s.rsURL + path
 }
 
 // Options returns the options in effect, with the defaults filled in.

@@ -40,20 +40,17 @@ type grantInfo struct {
 // token used up. A request refused for a missing nonce can so be retried
 // as it was.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	form, err := parseForm(r)
-	if err != nil {
-		s.refuse(w, r, err)
-		return
-	}
-	auth, err := s.authenticateClient(w, r, form, s.TokenEndpoint())
-	if err != nil {
-		s.refuse(w, r, err)
+	form, auth, ok := s.clientRequest(w, r, s.TokenEndpoint())
+	if !ok {
 		return
 	}
 	c := auth.client
 	now := s.now()
 	grantType := form.Get("grant_type")
-	var g grantInfo
+	var (
+		g   grantInfo
+		err error
+	)
 	switch grantType {
 	case grantAuthorizationCode:
 		code := form.Get("code")
