@@ -82,19 +82,19 @@ func newWorld(t *testing.T) *world {
 	w.as = httptest.NewServer(http.HandlerFunc(w.serveAS))
 	t.Cleanup(func() { w.plc.Close(); w.pds.Close(); w.as.Close() })
 	w.meta = map[string]any{
-		"issuer":                                w.as.URL,
-		"authorization_endpoint":                w.as.URL + "/oauth/authorize",
-		"token_endpoint":                        w.as.URL + "/oauth/token",
-		"pushed_authorization_request_endpoint": w.as.URL + "/oauth/par",
-		"require_pushed_authorization_requests": true,
-		"authorization_response_iss_parameter_supported":  true,
-		"code_challenge_methods_supported":                []string{"S256"},
-		"dpop_signing_alg_values_supported":               []string{"ES256"},
-		"token_endpoint_auth_methods_supported":           []string{"none", "private_key_jwt"},
+		"issuer":                                           w.as.URL,
+		"authorization_endpoint":                           w.as.URL + "/oauth/authorize",
+		"token_endpoint":                                   w.as.URL + "/oauth/token",
+		"pushed_authorization_request_endpoint":            w.as.URL + "/oauth/par",
+		"require_pushed_authorization_requests":            true,
+		"authorization_response_iss_parameter_supported":   true,
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"dpop_signing_alg_values_supported":                []string{"ES256"},
+		"token_endpoint_auth_methods_supported":            []string{"none", "private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256"},
-		"scopes_supported":                                []string{"atproto", "transition:generic"},
-		"client_id_metadata_document_supported":           true,
-		"protected_resources":                             []string{w.pds.URL},
+		"scopes_supported":                                 []string{"atproto", "transition:generic"},
+		"client_id_metadata_document_supported":            true,
+		"protected_resources":                              []string{w.pds.URL},
 	}
 	w.resMeta = map[string]any{"resource": w.pds.URL, "authorization_servers": []string{w.as.URL}}
 	w.docs[aliceDID] = w.didDoc(aliceDID, "alice.test", w.pds.URL)
