@@ -15,6 +15,7 @@ require (
 )
 
 ignore (
+	./internal/pdstest/node/node_modules
 	./interop/node_modules
 	./tools/node22/node_modules
 )
