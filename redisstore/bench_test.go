@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/redisstore"
+	"github.com/dpopkit/dpop/redisstore/internal/redistest"
 )
 
 // benchKey fills k from a counter and a per-run prefix, so that runs do not
@@ -27,12 +28,30 @@ var benchRun atomic.Uint64
 
 func init() { benchRun.Store(uint64(time.Now().UnixNano())) }
 
-// BenchmarkReplayRedis is one Seen of a fresh key: one SET NX PX round trip
-// to a redis-server on loopback. Compare with BenchmarkReplayMemory in the
-// dpop package. Keys live two seconds so that Redis stays small.
+// BenchmarkReplayRedis is one Seen of a fresh key: one SET NX GET PX round
+// trip to a redis-server on loopback. Compare with BenchmarkReplayMemory in
+// the dpop package. Keys live two seconds so that Redis stays small.
 func BenchmarkReplayRedis(b *testing.B) {
 	srv := shared.Get(b)
-	s := newStore(b, srv.Client(b), redisstore.Options{})
+	benchReplay(b, newStore(b, srv.Client(b), redisstore.Options{}))
+}
+
+// BenchmarkReplayRedisReplicated is BenchmarkReplayRedis against a primary
+// with one replica, without and with MinReplicas 1 (SET and WAIT in one
+// pipeline): the cost of the strict mode.
+func BenchmarkReplayRedisReplicated(b *testing.B) {
+	p := redistest.Start(b)
+	redistest.StartReplica(b, p.Addr)
+	p.WaitReplicas(b, 1)
+	b.Run("async", func(b *testing.B) {
+		benchReplay(b, newStore(b, p.Client(b), redisstore.Options{}))
+	})
+	b.Run("MinReplicas=1", func(b *testing.B) {
+		benchReplay(b, newStore(b, p.Client(b), redisstore.Options{MinReplicas: 1}))
+	})
+}
+
+func benchReplay(b *testing.B, s *redisstore.Store) {
 	ctx := context.Background()
 	run := benchRun.Add(1)
 	var k dpop.ReplayKey

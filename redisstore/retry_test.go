@@ -18,12 +18,15 @@ import (
 // lossyProxy forwards TCP between a Redis client and a server on loopback.
 // When armed, it swallows the next chunk the server sends (the reply to a
 // command the server has already executed) and closes that connection, as
-// a network failure between the two would.
+// a network failure between the two would. While partitioned, it drops
+// everything the server sends and keeps the connection open, as a network
+// that loses packets does before TCP gives up.
 type lossyProxy struct {
-	ln      net.Listener
-	target  string
-	armed   atomic.Bool
-	dropped atomic.Int32
+	ln          net.Listener
+	target      string
+	armed       atomic.Bool
+	partitioned atomic.Bool
+	dropped     atomic.Int32
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	conns   []net.Conn
@@ -81,6 +84,9 @@ func (p *lossyProxy) accept() {
 						p.dropped.Add(1)
 						server.Close()
 						return
+					}
+					if p.partitioned.Load() {
+						continue
 					}
 					if _, werr := client.Write(buf[:n]); werr != nil {
 						return

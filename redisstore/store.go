@@ -54,7 +54,25 @@ type Options struct {
 	// Now returns the current time; nil means time.Now. It turns the
 	// expiry Seen is given into a time to live.
 	Now func() time.Time
+	// MinReplicas, when above zero, makes every check wait (Redis WAIT)
+	// until that many replicas have the write, for at most ReplicaTimeout,
+	// in the same round trip as the SET. A proof is accepted only then;
+	// when fewer replicas confirm in time, the check fails as unavailable
+	// (subject to FailOpen). With asynchronous replication alone, a
+	// failover can lose the last keys written and a proof accepted just
+	// before it can be accepted once more (docs/fleet.md measures both).
+	// For a primary with replicas (directly or through Sentinel), not for
+	// Redis Cluster: New refuses it with a *redis.ClusterClient.
+	MinReplicas int
+	// ReplicaTimeout bounds the wait for MinReplicas; zero means
+	// DefaultReplicaTimeout. The store's Timeout still bounds the whole
+	// check.
+	ReplicaTimeout time.Duration
 }
+
+// DefaultReplicaTimeout is the wait for replicas when
+// Options.ReplicaTimeout is zero.
+const DefaultReplicaTimeout = 100 * time.Millisecond
 
 // Store is a [dpop.ReplayStore] on Redis. Its methods are safe for
 // concurrent use. It does not own the client: closing the client is the
@@ -66,6 +84,9 @@ type Store struct {
 	failOpen bool
 	onError  func(error)
 	now      func() time.Time
+
+	minReplicas    int
+	replicaTimeout time.Duration
 
 	// id starts every value the store writes and checks counts them, so
 	// that a value names one check of one store: a retry of a check finds
@@ -92,6 +113,12 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.Timeout < 0 {
 		return nil, errors.New("redisstore: negative Timeout")
 	}
+	if opts.MinReplicas < 0 || opts.ReplicaTimeout < 0 {
+		return nil, errors.New("redisstore: negative MinReplicas or ReplicaTimeout")
+	}
+	if _, cluster := client.(*redis.ClusterClient); cluster && opts.MinReplicas > 0 {
+		return nil, errors.New("redisstore: MinReplicas needs a primary with replicas; Redis Cluster's WAIT cannot follow a key's slot")
+	}
 	if !honoursContext(client) {
 		return nil, errors.New("redisstore: the redis client must be created with ContextTimeoutEnabled: true, " +
 			"or a stalled server holds requests past their deadline")
@@ -103,6 +130,12 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 		failOpen: opts.FailOpen,
 		onError:  opts.OnError,
 		now:      opts.Now,
+
+		minReplicas:    opts.MinReplicas,
+		replicaTimeout: opts.ReplicaTimeout,
+	}
+	if s.replicaTimeout == 0 {
+		s.replicaTimeout = DefaultReplicaTimeout
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -194,6 +227,9 @@ func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time)
 	}
 	check := s.id + strconv.FormatUint(s.checks.Add(1), 36)
 	cmd := redis.NewStringCmd(ctx, "set", s.Key(key), check, "px", ms, "nx", "get")
+	if s.minReplicas > 0 {
+		return s.seenReplicated(ctx, cmd, check)
+	}
 	err := s.client.Process(ctx, cmd)
 	switch {
 	case err == redis.Nil:
@@ -212,6 +248,35 @@ func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time)
 	// An old value: ours when an earlier attempt of this very check was
 	// executed but its reply lost; else another check's.
 	return cmd.Val() != check, nil
+}
+
+// ErrReplicas wraps the failure of a check whose write fewer than
+// Options.MinReplicas replicas confirmed in time.
+var ErrReplicas = errors.New("redisstore: too few replicas confirmed the write")
+
+// seenReplicated is Seen with MinReplicas: SET and WAIT in one pipeline.
+func (s *Store) seenReplicated(ctx context.Context, set *redis.StringCmd, check string) (bool, error) {
+	wait := redis.NewIntCmd(ctx, "wait", s.minReplicas, s.replicaTimeout.Milliseconds())
+	pipe := s.client.Pipeline()
+	_ = pipe.Process(ctx, set)
+	_ = pipe.Process(ctx, wait)
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return s.fail(err)
+	}
+	if err := set.Err(); err != nil && err != redis.Nil {
+		return s.fail(err)
+	}
+	if set.Err() == nil && set.Val() != check {
+		// Recorded by another check: a replay, whatever the replicas say.
+		return true, nil
+	}
+	if n, err := wait.Result(); err != nil || n < int64(s.minReplicas) {
+		if err == nil {
+			err = fmt.Errorf("%w: %d of %d within %v", ErrReplicas, n, s.minReplicas, s.replicaTimeout)
+		}
+		return s.fail(err)
+	}
+	return false, nil
 }
 
 // ErrLegacyServer is passed to Options.OnError, once per store, when the

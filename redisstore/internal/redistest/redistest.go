@@ -85,7 +85,9 @@ func Start(t testing.TB) *Server {
 
 // plainArgs are the arguments of a server that persists nothing.
 func plainArgs(port, dir string) []string {
-	return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes"}
+	return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes",
+		// A replica's first sync starts at once, not after 5 s.
+		"--repl-diskless-sync-delay", "0"}
 }
 
 // StartCluster starts a one-node Redis Cluster that owns every hash slot,
@@ -122,9 +124,70 @@ func StartCluster(t testing.TB) *Server {
 	}
 }
 
+// StartReplica starts a server that replicates the primary at addr (a
+// server, or a proxy in front of one), stopped in t.Cleanup, and waits
+// until its link to the primary is up.
+func StartReplica(t testing.TB, addr string) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		missing(t)
+	}
+	host, pport, _ := net.SplitHostPort(addr)
+	s, err := start(bin, t.TempDir(), func(port, dir string) []string {
+		return append(plainArgs(port, dir), "--replicaof", host, pport)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		info, err := c.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return s
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("replica on %s not linked to %s within %v: %v", s.Addr, addr, startTimeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitReplicas waits until the server, a primary, counts n replicas whose
+// initial sync is done (state=online): only those answer WAIT.
+func (s *Server) WaitReplicas(t testing.TB, n int) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		info, err := c.Info(ctx, "replication").Result()
+		if err == nil && strings.Count(info, ",state=online,") == n {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("primary on %s has not %d online replicas within %v: %v %q", s.Addr, n, startTimeout, err, info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // StartSentinel starts a Sentinel that monitors master under name,
 // stopped in t.Cleanup, and waits until it knows the master.
 func StartSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	return StartSentinelConfig(t, master, name, "")
+}
+
+// StartSentinelConfig is StartSentinel with extra lines for the Sentinel's
+// configuration file, such as
+// "sentinel down-after-milliseconds NAME 300".
+func StartSentinelConfig(t testing.TB, master *Server, name, extra string) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
@@ -134,7 +197,7 @@ func StartSentinel(t testing.TB, master *Server, name string) *Server {
 	host, mport, _ := net.SplitHostPort(master.Addr)
 	conf := filepath.Join(dir, "sentinel.conf")
 	// Sentinel rewrites its configuration file, so it must be writable.
-	body := fmt.Sprintf("sentinel monitor %s %s %s 1\n", name, host, mport)
+	body := fmt.Sprintf("sentinel monitor %s %s %s 1\n%s\n", name, host, mport, extra)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,254 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/redisstore"
+	"github.com/dpopkit/dpop/redisstore/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// failoverTopology is a primary, two replicas and a Sentinel that fails
+// over quickly. After a failover one replica is the primary and the other
+// replicates it, so a store with MinReplicas 1 can serve again.
+type failoverTopology struct {
+	primary, sentinel *redistest.Server
+	replicas          [2]*redistest.Server
+	links             [2]*lossyProxy
+}
+
+func startFailoverTopology(t *testing.T) failoverTopology {
+	t.Helper()
+	p := redistest.Start(t)
+	// The replicas reach the primary through proxies, so that a test can
+	// cut the replication stream.
+	px1, px2 := startLossyProxy(t, p.Addr), startLossyProxy(t, p.Addr)
+	r1, r2 := redistest.StartReplica(t, px1.addr()), redistest.StartReplica(t, px2.addr())
+	p.WaitReplicas(t, 2)
+	s := redistest.StartSentinelConfig(t, p, "dpop",
+		"sentinel down-after-milliseconds dpop 300\nsentinel failover-timeout dpop 3000")
+	// Sentinel learns of replicas from the primary's INFO, every few
+	// seconds at first: wait until it knows this one, or a failover would
+	// find no replica to promote.
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer sc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		reps, err := sc.Replicas(ctx, "dpop").Result()
+		cancel()
+		if err == nil && len(reps) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sentinel does not know the replica after 20s: %v %v", reps, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return failoverTopology{primary: p, sentinel: s, replicas: [2]*redistest.Server{r1, r2}, links: [2]*lossyProxy{px1, px2}}
+}
+
+type failoverResult struct {
+	accepted   int           // checks that accepted a new proof
+	unavail    int           // checks that failed as unavailable
+	lost       int           // accepted keys missing on the promoted replica
+	acceptedTw int           // of those, accepted a second time through the store
+	outage     time.Duration // from the kill to the first success after it
+}
+
+// runFailover loads a store on the Sentinel's primary from 16 goroutines,
+// kills the primary, keeps loading until the promoted replica has served
+// for a while, then checks every accepted key on the new primary.
+//
+// With lag above zero the replication stream to both replicas is cut for
+// that long before the kill: what a replica lagging by that much, or a
+// short partition, loses at the moment of the failure.
+func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failoverResult {
+	topo := startFailoverTopology(t)
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:            "dpop",
+		SentinelAddrs:         []string{topo.sentinel.Addr},
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
+		DialTimeout:           200 * time.Millisecond,
+	})
+	t.Cleanup(func() { c.Close() })
+	opts.Timeout = time.Second
+	s := newStore(t, c, opts)
+
+	var (
+		mu        sync.Mutex
+		accepted  []dpop.ReplayKey
+		unavail   atomic.Int64
+		killedAt  atomic.Int64 // unix nanos
+		firstBack atomic.Int64
+		wg        sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	exp := time.Now().Add(5 * time.Minute)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := randomKey(t)
+				started := time.Now().UnixNano()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				seen, err := s.Seen(ctx, k, exp)
+				cancel()
+				switch {
+				case err != nil:
+					if !errors.Is(err, dpop.ErrStoreUnavailable) {
+						t.Errorf("Seen: %v; want an ErrStoreUnavailable failure", err)
+						return
+					}
+					unavail.Add(1)
+					time.Sleep(5 * time.Millisecond)
+				case seen:
+					t.Error("a fresh random key was reported as seen")
+					return
+				default:
+					if k := killedAt.Load(); k != 0 && started > k {
+						firstBack.CompareAndSwap(0, time.Now().UnixNano())
+					}
+					mu.Lock()
+					accepted = append(accepted, k)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if lag > 0 {
+		for _, l := range topo.links {
+			l.partitioned.Store(true)
+		}
+		time.Sleep(lag)
+	}
+	killedAt.Store(time.Now().UnixNano())
+	topo.primary.Stop() // SIGKILL: no goodbye to the replicas
+	for _, l := range topo.links {
+		l.partitioned.Store(false)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for firstBack.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if firstBack.Load() == 0 {
+		t.Fatalf("no check succeeded within 20s of killing the primary")
+	}
+
+	// Every accepted key must be on the new primary; one that is not is a
+	// proof the fleet would accept a second time.
+	ctx := ctxT(t)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: topo.sentinel.Addr})
+	defer sc.Close()
+	addr, err := sc.GetMasterAddrByName(ctx, "dpop").Result()
+	if err != nil || len(addr) != 2 {
+		t.Fatalf("sentinel: new primary: %v %v", addr, err)
+	}
+	var rc *redis.Client
+	for _, r := range topo.replicas {
+		if r.Addr == addr[0]+":"+addr[1] {
+			rc = r.Client(t)
+		}
+	}
+	if rc == nil {
+		t.Fatalf("sentinel names %v as primary, not one of the replicas", addr)
+	}
+	res := failoverResult{accepted: len(accepted), unavail: int(unavail.Load()),
+		outage: time.Duration(firstBack.Load() - killedAt.Load())}
+	for _, k := range accepted {
+		n, err := rc.Exists(ctx, s.Key(k)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			res.lost++
+			if seen, err := s.Seen(ctx, k, exp); err == nil && !seen {
+				res.acceptedTw++
+			}
+		}
+	}
+	return res
+}
+
+// TestFailoverLoss kills the primary under load, with and without
+// MinReplicas, and counts proofs that could be accepted twice across the
+// failover. With MinReplicas 1 there must be none. Set
+// DPOP_FAILOVER_ROUNDS for more rounds of the asynchronous case.
+func TestFailoverLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failover runs skipped with -short")
+	}
+	rounds := 1
+	if v := os.Getenv("DPOP_FAILOVER_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 20 {
+			t.Fatalf("DPOP_FAILOVER_ROUNDS=%q: want 1 to 20", v)
+		}
+		rounds = n
+	}
+	for _, lag := range []time.Duration{0, 150 * time.Millisecond} {
+		for i := range rounds {
+			name := "async/lag=" + lag.String() + "/" + strconv.Itoa(i)
+			t.Run(name, func(t *testing.T) {
+				r := runFailover(t, redisstore.Options{}, lag)
+				t.Logf("FAILOVER async lag=%v: %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
+					lag, r.accepted, r.unavail, r.outage.Round(time.Millisecond), r.lost, r.acceptedTw)
+			})
+		}
+		t.Run("strict/lag="+lag.String(), func(t *testing.T) {
+			r := runFailover(t, redisstore.Options{MinReplicas: 1, ReplicaTimeout: 100 * time.Millisecond}, lag)
+			t.Logf("FAILOVER strict lag=%v (MinReplicas 1): %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
+				lag, r.accepted, r.unavail, r.outage.Round(time.Millisecond), r.lost, r.acceptedTw)
+			if r.lost != 0 || r.acceptedTw != 0 {
+				t.Errorf("with MinReplicas 1, %d accepted keys were lost in the failover (%d accepted twice); want 0", r.lost, r.acceptedTw)
+			}
+		})
+	}
+}
+
+// TestMinReplicasUnmet: with no replica to confirm, a check fails as
+// unavailable (fail closed) after ReplicaTimeout, and New refuses the
+// option on a cluster client.
+func TestMinReplicasUnmet(t *testing.T) {
+	srv := shared.Get(t)
+	s := newStore(t, srv.Client(t), redisstore.Options{Prefix: "minrep:", MinReplicas: 1,
+		ReplicaTimeout: 20 * time.Millisecond, Timeout: patientTimeout})
+	_, err := s.Seen(ctxT(t), randomKey(t), time.Now().Add(time.Minute))
+	if !errors.Is(err, dpop.ErrStoreUnavailable) || !errors.Is(err, redisstore.ErrReplicas) {
+		t.Fatalf("Seen without replicas: %v; want ErrStoreUnavailable and ErrReplicas", err)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	defer cc.Close()
+	if _, err := redisstore.New(cc, redisstore.Options{MinReplicas: 1}); err == nil {
+		t.Fatal("New accepted MinReplicas with a cluster client")
+	}
+	if _, err := redisstore.New(srv.Client(t), redisstore.Options{MinReplicas: -1}); err == nil {
+		t.Fatal("New accepted a negative MinReplicas")
+	}
+}
+
+// TestMinReplicasMet: with a replica, checks pass and replays are caught.
+func TestMinReplicasMet(t *testing.T) {
+	p := redistest.Start(t)
+	redistest.StartReplica(t, p.Addr)
+	p.WaitReplicas(t, 1)
+	s := newStore(t, p.Client(t), redisstore.Options{MinReplicas: 1, Timeout: patientTimeout})
+	checkStore(t, s)
+}
