@@ -27,9 +27,9 @@ type lossyProxy struct {
 	armed       atomic.Bool
 	partitioned atomic.Bool
 	dropped     atomic.Int32
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   []net.Conn
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	conns       []net.Conn
 }
 
 func startLossyProxy(t *testing.T, target string) *lossyProxy {
