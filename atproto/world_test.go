@@ -152,6 +152,9 @@ func (w *world) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err // as a real connection would end
+	}
 	resp := rec.Result()
 	resp.Request = r
 	return resp, nil
