@@ -92,6 +92,9 @@ func (c *TokenCache) ValidateToken(ctx context.Context, token string) (*TokenInf
 	if err != nil {
 		return nil, err
 	}
+	if info == nil {
+		return nil, invalid("token", "a TokenInfo from the validator", "none")
+	}
 	exp := now.Add(c.ttl)
 	if !info.Expiry.IsZero() && info.Expiry.Before(exp) {
 		exp = info.Expiry

@@ -3,9 +3,11 @@ package resource
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/internal/syntax"
@@ -90,6 +92,37 @@ var (
 	// (RFC 6750 §3.1).
 	ErrInsufficientScope = errors.New("resource: insufficient scope")
 )
+
+// invalid returns the refusal of a token with its evidence: an
+// invalid_token [dpop.Error] wrapping [ErrInvalidToken].
+func invalid(check, expected, got string) error {
+	e := dpop.NewError(dpop.CodeInvalidToken, descInvalid, fmt.Errorf("%w: %s", ErrInvalidToken, check))
+	e.Check, e.Expected, e.Got = check, expected, got
+	return e
+}
+
+// unavailable returns the error of a validator that could not decide: a
+// temporarily_unavailable [dpop.Error] wrapping [ErrUnavailable] and
+// cause, with the cause as evidence.
+func unavailable(check, expected string, cause error) error {
+	e := dpop.NewError(dpop.CodeTemporarilyUnavailable, descUnavailable, fmt.Errorf("%w: %s: %w", ErrUnavailable, check, cause))
+	e.Check, e.Expected, e.Got = check, expected, clip(cause.Error())
+	return e
+}
+
+// clip bounds a value taken from a request or a response for the
+// evidence: printable ASCII, at most 128 bytes.
+func clip(s string) string {
+	const max = 128
+	s = syntax.CleanParam(s)
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// timeEvidence formats an instant for the evidence.
+func timeEvidence(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // errorBody is the JSON body of a refusal: the error and error_description
 // of RFC 6750 §3, as in an RFC 6749 §5.2 error response.

@@ -120,7 +120,7 @@ func (in *Introspector) ValidateToken(ctx context.Context, token string) (*Token
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, unavailable("introspection", "a request to the introspection endpoint", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -129,21 +129,21 @@ func (in *Introspector) ValidateToken(ctx context.Context, token string) (*Token
 	}
 	resp, err := in.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err)
+		return nil, unavailable("introspection", "an answer of the introspection endpoint", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// 401 here means this server's credentials are wrong: not the
 		// client's fault either.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("%w: introspection status %d", ErrUnavailable, resp.StatusCode)
+		return nil, unavailable("introspection", "status 200", fmt.Errorf("status %d", resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err)
+		return nil, unavailable("introspection", "an answer of the introspection endpoint", err)
 	}
 	if len(body) > maxIntrospectionSize {
-		return nil, fmt.Errorf("%w: introspection response too large", ErrUnavailable)
+		return nil, unavailable("introspection", "a response of at most 1 MiB", errors.New("response too large"))
 	}
 	return in.interpret(body)
 }
@@ -153,37 +153,46 @@ func (in *Introspector) interpret(body []byte) (*TokenInfo, error) {
 	var r introspection
 	var all map[string]any
 	if json.Unmarshal(body, &r) != nil || json.Unmarshal(body, &all) != nil || r.Active == nil {
-		return nil, fmt.Errorf("%w: malformed introspection response", ErrUnavailable)
+		return nil, unavailable("introspection", "a JSON object with active (RFC 7662 §2.2)", errors.New("malformed introspection response"))
 	}
 	if !*r.Active {
-		return nil, invalid("token is not active")
+		return nil, invalid("active", "true", "false")
 	}
 	now := in.now()
 	info := &TokenInfo{Claims: all}
 	if r.Exp != nil {
 		exp, err := numericDate(*r.Exp)
 		if err != nil {
-			return nil, invalid("exp is not a number")
+			return nil, invalid("exp", "a NumericDate", clip(r.Exp.String()))
 		}
-		if now.Add(-in.leeway).After(exp) {
-			return nil, invalid("token expired")
+		// Refused on or after exp (RFC 7519 §4.1.4), moved by the leeway.
+		if !now.Add(-in.leeway).Before(exp) {
+			return nil, invalid("exp", "after "+in.clock(now), timeEvidence(exp))
 		}
 		info.Expiry = exp
 	}
 	if r.Nbf != nil {
 		nbf, err := numericDate(*r.Nbf)
 		if err != nil {
-			return nil, invalid("nbf is not a number")
+			return nil, invalid("nbf", "a NumericDate", clip(r.Nbf.String()))
 		}
 		if now.Add(in.leeway).Before(nbf) {
-			return nil, invalid("token not yet valid")
+			return nil, invalid("nbf", "at or before "+in.clock(now), timeEvidence(nbf))
 		}
 	}
 	if in.issuer != "" && (r.Iss == nil || *r.Iss != in.issuer) {
-		return nil, invalid("wrong issuer")
+		got := "none"
+		if r.Iss != nil {
+			got = clip(*r.Iss)
+		}
+		return nil, invalid("iss", in.issuer, got)
 	}
 	if in.audience != "" && !audienceContains(r.Aud, in.audience) {
-		return nil, invalid("wrong audience")
+		got := "none"
+		if len(r.Aud) > 0 {
+			got = clip(string(r.Aud))
+		}
+		return nil, invalid("aud", in.audience, got)
 	}
 	if r.Sub != nil {
 		info.Subject = *r.Sub
@@ -202,18 +211,23 @@ func (in *Introspector) interpret(body []byte) (*TokenInfo, error) {
 	switch {
 	case hasCnf:
 		if r.Cnf == nil || r.Cnf.JKT == nil || !dpop.IsThumbprint(*r.Cnf.JKT) {
-			return nil, invalid("cnf has no valid jkt")
+			return nil, invalid("cnf", "cnf with a jkt thumbprint (RFC 9449 §6.2)", "cnf without a valid jkt")
 		}
 		if tokenType != "" && !strings.EqualFold(tokenType, "DPoP") {
-			return nil, invalid("cnf.jkt with a token_type other than DPoP")
+			return nil, invalid("token_type", "DPoP (the token has cnf.jkt)", clip(tokenType))
 		}
 		info.JKT = *r.Cnf.JKT
 	case strings.EqualFold(tokenType, "DPoP"):
-		return nil, invalid("token_type DPoP without cnf.jkt")
+		return nil, invalid("cnf", "cnf.jkt (token_type is DPoP)", "none")
 	case tokenType != "" && !strings.EqualFold(tokenType, "Bearer"):
-		return nil, invalid("unknown token_type")
+		return nil, invalid("token_type", "DPoP or Bearer", clip(tokenType))
 	}
 	return info, nil
+}
+
+// clock describes the server clock and the leeway for the evidence.
+func (in *Introspector) clock(now time.Time) string {
+	return "server clock " + timeEvidence(now) + " (leeway " + in.leeway.String() + ")"
 }
 
 // numericDate converts a JSON NumericDate (seconds, possibly fractional).

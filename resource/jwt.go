@@ -2,12 +2,14 @@ package resource
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,10 +199,6 @@ func checkFetchURL(raw string) error {
 	return nil
 }
 
-// invalid wraps ErrInvalidToken with a reason for logs (never sent to the
-// client).
-func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidToken, reason) }
-
 // accessTokenClaims are the registered claims and the ones RFC 9068 and RFC
 // 9449 add, decoded together.
 type accessTokenClaims struct {
@@ -212,22 +210,28 @@ type accessTokenClaims struct {
 	} `json:"cnf"`
 }
 
-// ValidateToken validates a JWT access token.
+// ValidateToken validates a JWT access token (RFC 9068 §4). A refusal is
+// a [dpop.Error] wrapping [ErrInvalidToken] (or [ErrUnavailable] when the
+// key set cannot be fetched) whose Check, Expected and Got say which check
+// failed and on which values, for the operator's logs.
 func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenInfo, error) {
-	if len(token) > v.maxToken || strings.Count(token, ".") != 2 {
-		return nil, invalid("not a compact JWS")
+	if len(token) > v.maxToken {
+		return nil, invalid("size", "at most "+strconv.Itoa(v.maxToken)+" bytes", strconv.Itoa(len(token))+" bytes")
+	}
+	if n := strings.Count(token, "."); n != 2 {
+		return nil, invalid("token", "a JWS compact serialization (3 segments)", strconv.Itoa(n+1)+" segments")
 	}
 	tok, err := jwt.ParseSigned(token, v.algs)
 	if err != nil {
-		return nil, invalid("malformed JWT or algorithm not allowed")
+		return nil, v.malformed(token)
 	}
 	if len(tok.Headers) != 1 {
-		return nil, invalid("not exactly one signature")
+		return nil, invalid("token", "one signature", strconv.Itoa(len(tok.Headers))+" signatures")
 	}
 	h := tok.Headers[0]
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
-		return nil, invalid("typ is not at+jwt")
+		return nil, invalid("typ", "at+jwt", clip(typ))
 	}
 	keys, err := v.lookup(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
@@ -245,20 +249,13 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 		}
 	}
 	if !good {
-		return nil, invalid("signature does not verify or claims are malformed")
+		return nil, invalid("signature", "a signature by key "+keyNames(keys)+" over JSON claims", "does not verify or the claims are not a JSON object")
 	}
 	// From here on the claims are the issuer's.
+	if err := v.checkClaims(&ext.Claims); err != nil {
+		return nil, err
+	}
 	std := &ext.Claims
-	if std.Expiry == nil {
-		return nil, invalid("exp is missing")
-	}
-	if err := std.ValidateWithLeeway(jwt.Expected{
-		Issuer:      v.issuer,
-		AnyAudience: jwt.Audience{v.audience},
-		Time:        v.now(),
-	}, v.leeway); err != nil {
-		return nil, invalid(err.Error())
-	}
 	info := &TokenInfo{
 		Subject:  std.Subject,
 		ClientID: ext.ClientID,
@@ -268,11 +265,77 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 	}
 	if _, bound := all["cnf"]; bound {
 		if ext.Cnf == nil || ext.Cnf.JKT == nil || !dpop.IsThumbprint(*ext.Cnf.JKT) {
-			return nil, invalid("cnf has no valid jkt")
+			return nil, invalid("cnf", "cnf with a jkt thumbprint (RFC 9449 §6.1)", "cnf without a valid jkt")
 		}
 		info.JKT = *ext.Cnf.JKT
 	}
 	return info, nil
+}
+
+// checkClaims checks iss, aud, exp, nbf and iat (RFC 9068 §4, RFC 7519
+// §4.1). The token is refused on or after exp (§4.1.4) and before nbf
+// (§4.1.5), each moved by the leeway: accepted while now-leeway < exp and
+// now+leeway >= nbf; with no leeway, a token is refused at exactly exp.
+func (v *JWTValidator) checkClaims(c *jwt.Claims) error {
+	if c.Issuer != v.issuer {
+		return invalid("iss", v.issuer, clip(c.Issuer))
+	}
+	if !c.Audience.Contains(v.audience) {
+		return invalid("aud", v.audience, clip(strings.Join(c.Audience, " ")))
+	}
+	now := v.now()
+	if c.Expiry == nil {
+		return invalid("exp", "an exp claim", "none")
+	}
+	if exp := c.Expiry.Time(); !now.Add(-v.leeway).Before(exp) {
+		return invalid("exp", "after "+v.clock(now), timeEvidence(exp))
+	}
+	if c.NotBefore != nil {
+		if nbf := c.NotBefore.Time(); now.Add(v.leeway).Before(nbf) {
+			return invalid("nbf", "at or before "+v.clock(now), timeEvidence(nbf))
+		}
+	}
+	if c.IssuedAt != nil {
+		if iat := c.IssuedAt.Time(); now.Add(v.leeway).Before(iat) {
+			return invalid("iat", "at or before "+v.clock(now), timeEvidence(iat))
+		}
+	}
+	return nil
+}
+
+// clock describes the server clock and the leeway for the evidence.
+func (v *JWTValidator) clock(now time.Time) string {
+	return "server clock " + timeEvidence(now) + " (leeway " + v.leeway.String() + ")"
+}
+
+// malformed explains why go-jose refused to parse token: an algorithm off
+// the allow-list, or a malformed JWS.
+func (v *JWTValidator) malformed(token string) error {
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	seg, _, _ := strings.Cut(token, ".")
+	if raw, err := base64.RawURLEncoding.DecodeString(seg); err == nil && json.Unmarshal(raw, &hdr) == nil && hdr.Alg != "" {
+		allowed := false
+		names := make([]string, len(v.algs))
+		for i, a := range v.algs {
+			names[i] = string(a)
+			allowed = allowed || string(a) == hdr.Alg
+		}
+		if !allowed {
+			return invalid("alg", strings.Join(names, " "), clip(hdr.Alg))
+		}
+	}
+	return invalid("token", "a JWS compact serialization", "malformed JWS")
+}
+
+// keyNames names the candidate keys for the evidence.
+func keyNames(keys []jose.JSONWebKey) string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = "kid=" + clip(k.KeyID)
+	}
+	return strings.Join(names, " or ")
 }
 
 // maxTokenSize is the longest token v accepts; see [tokenSizeLimiter].
@@ -310,9 +373,9 @@ func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSON
 				}
 			}
 			if lastErr != nil {
-				return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, lastErr)
+				return nil, unavailable("jwks", "the issuer's key set", lastErr)
 			}
-			return nil, invalid("no key for the token's kid")
+			return nil, invalid("kid", "a kid of the issuer's key set", kidEvidence(kid, alg))
 		}
 		v.lastFetch = now
 		f = &keyFetch{done: make(chan struct{})}
@@ -327,12 +390,12 @@ func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSON
 	// Each request waits only as long as its own deadline allows; one that
 	// is already over does not wait at all.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, err)
+		return nil, unavailable("jwks", "the issuer's key set", err)
 	}
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, ctx.Err())
+		return nil, unavailable("jwks", "the issuer's key set", ctx.Err())
 	}
 	if f.err != nil {
 		if ks != nil {
@@ -340,12 +403,20 @@ func (v *JWTValidator) lookup(ctx context.Context, kid, alg string) ([]jose.JSON
 				return c, nil
 			}
 		}
-		return nil, fmt.Errorf("%w: key set: %w", ErrUnavailable, f.err)
+		return nil, unavailable("jwks", "the issuer's key set", f.err)
 	}
 	if c := f.ks.candidates(kid, alg); len(c) > 0 {
 		return c, nil
 	}
-	return nil, invalid("no key for the token's kid")
+	return nil, invalid("kid", "a kid of the issuer's key set", kidEvidence(kid, alg))
+}
+
+// kidEvidence names the key a token asked for.
+func kidEvidence(kid, alg string) string {
+	if kid == "" {
+		return "no kid, alg " + clip(alg)
+	}
+	return "kid " + clip(kid) + ", alg " + clip(alg)
 }
 
 // runFetch downloads the key set for f, publishes it, and wakes the

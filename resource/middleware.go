@@ -1,8 +1,11 @@
 package resource
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -51,6 +54,19 @@ type Options struct {
 	// metadata, sent as the resource_metadata parameter of every
 	// challenge (RFC 9728 §5.1).
 	ResourceMetadata string
+	// Logger, when set, receives one record for each refusal, with the
+	// request's method and path and the error's evidence (status, code,
+	// the check that failed, expected and got; never a whole token, a
+	// secret or a private key): level Debug for the refusals of an
+	// ordinary exchange (no credentials yet, use_dpop_nonce), Info for
+	// other client errors, Warn for 503 (a replay store, nonce source,
+	// key set or introspection endpoint that could not answer). Nothing
+	// is logged when it is nil.
+	Logger *slog.Logger
+	// OnRefusal, when set, is called with each refused request and its
+	// error, after the Logger (e.g. for metrics). It must not write a
+	// response.
+	OnRefusal func(r *http.Request, err *Error)
 	// MaxTokenSize caps the access token, in bytes; 0 means
 	// DefaultMaxTokenSize. A longer token is refused with invalid_token
 	// before it reaches the validator. A [JWTValidator] has a limit of its
@@ -74,6 +90,8 @@ type Middleware struct {
 	metadata     string
 	maxToken     int
 	algs         string
+	logger       *slog.Logger
+	onRefusal    func(*http.Request, *Error)
 }
 
 // NewMiddleware returns a middleware configured by opts.
@@ -93,6 +111,8 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 		realm:        opts.Realm,
 		metadata:     opts.ResourceMetadata,
 		maxToken:     opts.MaxTokenSize,
+		logger:       opts.Logger,
+		onRefusal:    opts.OnRefusal,
 	}
 	if opts.BaseURL != "" {
 		b, err := dpop.NormalizeURL(opts.BaseURL)
@@ -169,6 +189,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 func (m *Middleware) Authenticate(r *http.Request) (*Caller, error) {
 	caller, e := m.authenticate(r)
 	if e != nil {
+		m.refused(r, e)
 		return nil, e
 	}
 	if m.nonceSuccess && caller.Scheme == SchemeDPoP {
@@ -181,6 +202,29 @@ func (m *Middleware) Authenticate(r *http.Request) (*Caller, error) {
 		}
 	}
 	return caller, nil
+}
+
+// refused reports a refusal to the Logger and OnRefusal, if set.
+func (m *Middleware) refused(r *http.Request, e *Error) {
+	if m.logger != nil {
+		level := slog.LevelInfo
+		switch {
+		case e.Status >= 500:
+			level = slog.LevelWarn
+		case e.Err.Code == "" || e.Err.Code == dpop.CodeUseNonce:
+			level = slog.LevelDebug
+		}
+		ctx := r.Context()
+		if m.logger.Enabled(ctx, level) {
+			m.logger.LogAttrs(ctx, level, "resource: request refused",
+				slog.String("method", clip(r.Method)),
+				slog.String("path", clip(r.URL.EscapedPath())),
+				slog.Any("error", e))
+		}
+	}
+	if m.onRefusal != nil {
+		m.onRefusal(r, e)
+	}
 }
 
 // Fixed error descriptions. None repeats anything from the request.
@@ -216,17 +260,6 @@ func (m *Middleware) refuse(status int, oe *dpop.Error, scheme Scheme, all bool)
 		e.Challenge = m.challenges(oe.Code, oe.Description, scope, scheme, all)
 	}
 	return e
-}
-
-// clip bounds a value taken from the request for the evidence: printable
-// ASCII, at most 64 bytes.
-func clip(s string) string {
-	const max = 64
-	s = syntax.CleanParam(s)
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }
 
 // schemesAccepted names the schemes of this resource, for the evidence.
@@ -311,7 +344,7 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 		}
 		proof, err := dpop.ProofFromHeader(r.Header)
 		if err != nil {
-			return nil, m.proofRefusal(err)
+			return nil, m.proofRefusal(err, "", "")
 		}
 		u, err := m.requestURL(r)
 		if err != nil {
@@ -325,7 +358,7 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 			BoundKey:    info.JKT,
 		})
 		if err != nil {
-			return nil, m.proofRefusal(err)
+			return nil, m.proofRefusal(err, proof, info.JKT)
 		}
 		caller.JKT = p.JKT
 	}
@@ -342,16 +375,20 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 // ErrUnavailable, otherwise 401 invalid_token with a fixed description.
 // The evidence of a *dpop.Error in err's chain is kept for the logs.
 func (m *Middleware) tokenRefusal(err error, token string, scheme Scheme) *Error {
+	// The validator's own OAuth error, if any, gives the evidence; its
+	// cause (the sentinel and the reason) becomes the cause here.
+	cause := err
 	var ve *dpop.Error
-	var oe *dpop.Error
+	if errors.As(err, &ve) && ve.Unwrap() != nil {
+		cause = ve.Unwrap()
+	}
+	oe := dpop.NewError(dpop.CodeInvalidToken, descInvalid, cause)
 	status := http.StatusUnauthorized
 	if errors.Is(err, ErrUnavailable) {
 		status = http.StatusServiceUnavailable
-		oe = dpop.NewError(dpop.CodeTemporarilyUnavailable, descUnavailable, err)
-	} else {
-		oe = dpop.NewError(dpop.CodeInvalidToken, descInvalid, err)
+		oe = dpop.NewError(dpop.CodeTemporarilyUnavailable, descUnavailable, cause)
 	}
-	if errors.As(err, &ve) {
+	if ve != nil {
 		oe.Check, oe.Expected, oe.Got = ve.Check, ve.Expected, ve.Got
 	}
 	if oe.Check == "" {
@@ -363,11 +400,16 @@ func (m *Middleware) tokenRefusal(err error, token string, scheme Scheme) *Error
 // proofRefusal maps an error of the core verifier: its own code and
 // description for invalid_dpop_proof, use_dpop_nonce (with the nonce) and
 // invalid_token (the key binding, RFC 9449 Figure 16), and 503 when the
-// replay store or the nonce source could not answer.
-func (m *Middleware) proofRefusal(err error) *Error {
+// replay store or the nonce source could not answer. When the proof's key
+// is not the token's and the verifier left no evidence, the token's
+// cnf.jkt and the proof key's thumbprint are added.
+func (m *Middleware) proofRefusal(err error, proof, boundKey string) *Error {
 	var e *dpop.Error
 	if !errors.As(err, &e) {
 		return m.refuse(http.StatusUnauthorized, dpop.NewError(dpop.CodeInvalidProof, descProofError, err), SchemeDPoP, false)
+	}
+	if e.Check == "" && errors.Is(err, dpop.ErrKeyMismatch) {
+		e.Check, e.Expected, e.Got = "jkt", boundKey, proofKeyThumbprint(proof)
 	}
 	switch e.Code {
 	case dpop.CodeInvalidProof, dpop.CodeUseNonce, dpop.CodeInvalidToken:
@@ -378,6 +420,27 @@ func (m *Middleware) proofRefusal(err error) *Error {
 	oe := evidence(dpop.CodeInvalidProof, descProofError, err, e.Check, e.Expected, e.Got)
 	oe.Nonce = e.Nonce
 	return m.refuse(http.StatusUnauthorized, oe, SchemeDPoP, false)
+}
+
+// proofKeyThumbprint returns the RFC 7638 thumbprint of the jwk in the
+// header of a proof the verifier has already parsed, for the evidence.
+func proofKeyThumbprint(proof string) string {
+	seg, _, _ := strings.Cut(proof, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return "unknown"
+	}
+	var hdr struct {
+		JWK json.RawMessage `json:"jwk"`
+	}
+	if json.Unmarshal(raw, &hdr) != nil {
+		return "unknown"
+	}
+	jkt, err := dpop.Thumbprint(hdr.JWK)
+	if err != nil {
+		return "unknown"
+	}
+	return jkt
 }
 
 // requestURL is the URL the client addressed: BaseURL joined with the

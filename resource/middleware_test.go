@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +67,9 @@ type mwConfig struct {
 	failReplay  bool
 	failNonces  bool
 	unavailable bool
+	tokens      TokenValidator // replaces the cached JWT validator
+	logger      *slog.Logger
+	onRefusal   func(*http.Request, *Error)
 }
 
 func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
@@ -85,6 +89,9 @@ func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
 	if c.unavailable {
 		tokens = TokenValidatorFunc(func(context.Context, string) (*TokenInfo, error) { return nil, ErrUnavailable })
 	}
+	if c.tokens != nil {
+		tokens = c.tokens
+	}
 	m, err := NewMiddleware(Options{
 		Verifier:         v,
 		Tokens:           tokens,
@@ -94,6 +101,8 @@ func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
 		NonceOnSuccess:   c.nonceOK,
 		Realm:            c.realm,
 		ResourceMetadata: c.metadata,
+		Logger:           c.logger,
+		OnRefusal:        c.onRefusal,
 	})
 	if err != nil {
 		t.Fatal(err)
