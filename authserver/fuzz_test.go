@@ -54,3 +54,28 @@ func FuzzParseClientMetadata(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseClientMetadataDocument: any input is accepted with client_id
+// equal to the URL, or refused with an invalid_client_metadata *Error;
+// never a panic.
+func FuzzParseClientMetadataDocument(f *testing.F) {
+	const id = "https://app.example.com/client-metadata.json"
+	f.Add([]byte(`{"client_id":"` + id + `","redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`))
+	f.Add([]byte(`{"client_id":"` + id + `","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}}`))
+	f.Add([]byte(`{"client_id":"` + id + `","client_secret":"x"}`))
+	f.Add([]byte(`{"client_id":1}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := ParseClientMetadataDocument(id, data)
+		if err == nil {
+			if d.ClientID != id || len(d.RedirectURIs) == 0 || (d.TokenEndpointAuthMethod != "none" && d.TokenEndpointAuthMethod != "private_key_jwt") {
+				t.Fatalf("accepted %+v", d)
+			}
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code() != CodeInvalidClientMetadata || !errors.Is(err, ErrInvalidClientMetadata) {
+			t.Fatalf("%T %v", err, err)
+		}
+	})
+}
