@@ -6,10 +6,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/cmd/dpop/internal/keyfile"
 )
 
 // sessionClient is what the tool adds to a client.Session file so that
@@ -89,4 +91,18 @@ func loadSession(path string) (*client.Session, *sessionClient, error) {
 		return nil, nil, fmt.Errorf("%s: malformed %s: %w", path, sessionClientMember, err)
 	}
 	return s, &c, nil
+}
+
+// warnSecretReadable warns on stderr when a file holding a private key
+// (a private JWK or PEM key, or a session file) can be read by other users.
+func warnSecretReadable(stderr io.Writer, name, path string, data []byte, st os.FileInfo) {
+	switch keyfile.Detect(data) {
+	case keyfile.PrivateJWK, keyfile.PEMPrivate, keyfile.Session:
+	default:
+		return
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "dpop %s: warning: %s is readable by other users (mode %04o); it holds a private key: chmod 600 %s\n",
+			name, path, st.Mode().Perm(), path)
+	}
 }

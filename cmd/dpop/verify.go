@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -25,9 +26,11 @@ gives
    "nonce":..,"ath":..}
 (nonce and ath only when the proof has them) and exit status 0. A rejected
 proof gives
-  {"error":CODE,"error_description":TEXT}
+  {"error":CODE,"error_description":TEXT,"check":..,"expected":..,"got":..}
 with "dpop_nonce" added when the error carries the nonce to retry with, and
-exit status 1.
+exit status 1, and standard error says which check failed with the value
+expected and the value got (the core verifier's evidence; -q turns that
+off). "dpop inspect" shows every check of a proof as passed or failed.
 
 With "-" instead of PROOF, proofs are read from standard input, one per
 line (blank lines are skipped, a line longer than 64 KiB is rejected), and
@@ -62,6 +65,36 @@ type verifyResult struct {
 	Error            string `json:"error,omitempty"`
 	ErrorDescription string `json:"error_description,omitempty"`
 	DPoPNonce        string `json:"dpop_nonce,omitempty"`
+	// The evidence of a rejection (dpop.Error): the check that failed
+	// and the values it compared.
+	Check    string `json:"check,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Got      string `json:"got,omitempty"`
+}
+
+// explain writes why a proof was rejected, for a reader, on stderr.
+func (res *verifyResult) explain(w io.Writer) {
+	if res.Valid {
+		return
+	}
+	msg := "dpop verify: rejected: " + res.Error
+	if res.ErrorDescription != "" {
+		msg += ": " + res.ErrorDescription
+	}
+	if res.Check != "" {
+		msg += "\n  check    " + res.Check
+	}
+	if res.Expected != "" || res.Got != "" {
+		msg += "\n  expected " + orNone(res.Expected) + "\n  got      " + orNone(res.Got)
+	}
+	fmt.Fprintln(w, msg)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,6 +111,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Var(&now, "now", "verify as if the time were these `seconds` since the Unix epoch (default now)")
 	maxAge := fs.Duration("max-age", dpop.DefaultMaxAge, "how long after its iat a proof is accepted")
 	leeway := fs.Duration("leeway", dpop.DefaultLeeway, "clock skew tolerated on iat, in both directions")
+	fs.Bool("json", true, "print one JSON object per proof (the default; the explanation of a rejection goes to standard error)")
+	quiet := fs.Bool("q", false, "do not explain rejections on standard error")
 	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
 	if !ok {
 		return code
@@ -120,6 +155,9 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	rejected := false
 	emit := func(res *verifyResult) error {
 		rejected = rejected || !res.Valid
+		if !*quiet {
+			res.explain(stderr)
+		}
 		return enc.Encode(res)
 	}
 
@@ -157,7 +195,7 @@ func verifyOne(ctx context.Context, v *dpop.Verifier, proof string, req dpop.Req
 		if !errors.As(err, &e) {
 			return &verifyResult{Error: dpop.CodeInvalidProof, ErrorDescription: "DPoP proof could not be verified"}
 		}
-		return &verifyResult{Error: e.Code, ErrorDescription: e.Description, DPoPNonce: e.Nonce}
+		return &verifyResult{Error: e.Code, ErrorDescription: e.Description, DPoPNonce: e.Nonce, Check: e.Check, Expected: e.Expected, Got: e.Got}
 	}
 	return &verifyResult{
 		Valid: true,

@@ -31,7 +31,11 @@ func wantError(t *testing.T, obj map[string]any, code string) {
 		t.Errorf("no error_description in %v", obj)
 	}
 	for k := range obj {
-		if k != "error" && k != "error_description" && k != "dpop_nonce" {
+		switch k {
+		case "error", "error_description", "dpop_nonce", "check", "expected", "got":
+			continue
+		}
+		{
 			t.Errorf("unexpected member %q in a rejection: %v", k, obj)
 		}
 	}
@@ -164,8 +168,34 @@ func TestVerifyStdinLines(t *testing.T) {
 			}
 		}
 	}
+	if n := strings.Count(r.stderr, "dpop verify: rejected: invalid_dpop_proof"); n != 4 {
+		t.Errorf("stderr explains %d rejections, want 4: %q", n, r.stderr)
+	}
+	r = mustRun(t, exitFail, stdin, "verify", "-q", "-now", rfcNow, "-method", "POST", "-url", rfcURL, "-")
 	if r.stderr != "" {
+		t.Errorf("-q: stderr = %q", r.stderr)
+	}
+}
+
+// TestVerifyExplainsRejection: a rejection names the failed check with
+// the values compared, on stderr and in the JSON, whenever the verifier
+// gives them.
+func TestVerifyExplainsRejection(t *testing.T) {
+	r := mustRun(t, exitFail, "", "verify", "-json", "-now", rfcNow, "-method", "POST", "-url", "https://server.example.com/other", rfcProof)
+	obj := decodeOne(t, r.stdout)
+	wantError(t, obj, dpop.CodeInvalidProof)
+	if !strings.HasPrefix(r.stderr, "dpop verify: rejected: invalid_dpop_proof: ") {
 		t.Errorf("stderr = %q", r.stderr)
+	}
+	if obj["check"] != nil {
+		if obj["check"] != "htu" || obj["expected"] != "https://server.example.com/other" || obj["got"] != rfcURL {
+			t.Errorf("evidence = %v", obj)
+		}
+		for _, want := range []string{"check    htu", "expected https://server.example.com/other", "got      " + rfcURL} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q: %q", want, r.stderr)
+			}
+		}
 	}
 }
 
