@@ -207,12 +207,12 @@ func TestKeys(t *testing.T) {
 
 func TestGarbage(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                        "it is empty",
-		"hello":                   "5 bytes of text",
-		"a.b":                     "two dot-separated parts",
-		"a.b.c":                   "3 dot-separated parts",
-		`{"hello":1}`:             "members hello",
-		"eyJhIjoxfQ.bm90IGpzb24.": "payload is not a JSON object",
+		"":                                       "it is empty",
+		"hello":                                  "5 bytes of text",
+		"a.b":                                    "two dot-separated parts",
+		"a.b.c":                                  "3 dot-separated parts",
+		`{"hello":1}`:                            "members hello",
+		"eyJhIjoxfQ.bm90IGpzb24.":                "payload is not a JSON object",
 		"-----BEGIN X-----\nAA\n-----END X-----": "PEM, but not a key",
 		strings.Repeat("a", MaxInput+1):          "more than",
 	} {
