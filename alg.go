@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"slices"
 	"strings"
@@ -37,7 +38,11 @@ const (
 // every supported algorithm, in order of preference. It is a function so
 // that no caller can change the default for others.
 func DefaultAlgorithms() []Algorithm {
-	return []Algorithm{ES256, EdDSA, Ed25519, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512}
+	out := make([]Algorithm, len(algTable))
+	for i := range algTable {
+		out[i] = algTable[i].alg
+	}
+	return out
 }
 
 // RSA key size bounds, checked before any exponentiation.
@@ -46,6 +51,7 @@ const (
 	MaxRSABits = 4096
 )
 
+// keyFamily is a JWK key type (RFC 7518 §6.1, RFC 8037 §2).
 type keyFamily uint8
 
 const (
@@ -54,39 +60,87 @@ const (
 	familyRSA
 )
 
+// algInfo is every fact about one algorithm that the package uses. The
+// table below is the only place these facts are stated: keys, JWKs,
+// headers and signatures all read them from here, so adding an algorithm
+// (of a key type the package knows) is adding a row.
 type algInfo struct {
+	alg    Algorithm
 	family keyFamily
-	hash   crypto.Hash    // 0 for Ed25519 (the message is signed as is)
+	kty    string         // JWK kty
+	crv    string         // JWK crv, for EC and OKP
 	curve  elliptic.Curve // EC only
-	crv    string         // JWK crv for EC and OKP
-	size   int            // EC: octets of one coordinate and of r and s
-	pss    bool
+	size   int            // EC: octets of a coordinate, and of r and of s
+	hash   crypto.Hash    // 0 for Ed25519 (the message is signed as is)
+	pss    bool           // RSASSA-PSS, salt as long as the hash
+	// keyDefault marks the algorithm ParseKey picks for a JWK of this
+	// kty and crv without an alg member.
+	keyDefault bool
 }
 
+// algTable lists the supported algorithms in the order of
+// [DefaultAlgorithms] (RFC 7518 §3.1, RFC 8037 §3.1, RFC 9864 §2.2).
+var algTable = [...]algInfo{
+	{alg: ES256, family: familyEC, kty: "EC", crv: "P-256", curve: elliptic.P256(), size: 32, hash: crypto.SHA256, keyDefault: true},
+	{alg: EdDSA, family: familyOKP, kty: "OKP", crv: "Ed25519", keyDefault: true},
+	{alg: Ed25519, family: familyOKP, kty: "OKP", crv: "Ed25519"},
+	{alg: ES384, family: familyEC, kty: "EC", crv: "P-384", curve: elliptic.P384(), size: 48, hash: crypto.SHA384, keyDefault: true},
+	{alg: ES512, family: familyEC, kty: "EC", crv: "P-521", curve: elliptic.P521(), size: 66, hash: crypto.SHA512, keyDefault: true},
+	{alg: PS256, family: familyRSA, kty: "RSA", hash: crypto.SHA256, pss: true, keyDefault: true},
+	{alg: PS384, family: familyRSA, kty: "RSA", hash: crypto.SHA384, pss: true},
+	{alg: PS512, family: familyRSA, kty: "RSA", hash: crypto.SHA512, pss: true},
+	{alg: RS256, family: familyRSA, kty: "RSA", hash: crypto.SHA256},
+	{alg: RS384, family: familyRSA, kty: "RSA", hash: crypto.SHA384},
+	{alg: RS512, family: familyRSA, kty: "RSA", hash: crypto.SHA512},
+}
+
+// Bounds over the table, for fixed-size buffers; TestAlgTable checks them.
+const (
+	maxECSize   = 66 // the largest algInfo.size
+	maxHashSize = 64 // the largest algInfo.hash output
+)
+
 func (a Algorithm) info() (algInfo, bool) {
-	switch a {
-	case ES256:
-		return algInfo{family: familyEC, hash: crypto.SHA256, curve: elliptic.P256(), crv: "P-256", size: 32}, true
-	case ES384:
-		return algInfo{family: familyEC, hash: crypto.SHA384, curve: elliptic.P384(), crv: "P-384", size: 48}, true
-	case ES512:
-		return algInfo{family: familyEC, hash: crypto.SHA512, curve: elliptic.P521(), crv: "P-521", size: 66}, true
-	case EdDSA, Ed25519:
-		return algInfo{family: familyOKP, crv: "Ed25519"}, true
-	case RS256:
-		return algInfo{family: familyRSA, hash: crypto.SHA256}, true
-	case RS384:
-		return algInfo{family: familyRSA, hash: crypto.SHA384}, true
-	case RS512:
-		return algInfo{family: familyRSA, hash: crypto.SHA512}, true
-	case PS256:
-		return algInfo{family: familyRSA, hash: crypto.SHA256, pss: true}, true
-	case PS384:
-		return algInfo{family: familyRSA, hash: crypto.SHA384, pss: true}, true
-	case PS512:
-		return algInfo{family: familyRSA, hash: crypto.SHA512, pss: true}, true
+	for i := range algTable {
+		if algTable[i].alg == a {
+			return algTable[i], true
+		}
 	}
 	return algInfo{}, false
+}
+
+// keyTypeOf returns the row of the default algorithm for a key of family f
+// and JWK crv ("" for RSA), which carries the curve's facts.
+func keyTypeOf(f keyFamily, crv string) (algInfo, bool) {
+	for i := range algTable {
+		if t := &algTable[i]; t.keyDefault && t.family == f && t.crv == crv {
+			return *t, true
+		}
+	}
+	return algInfo{}, false
+}
+
+// curveOf returns the row of the default algorithm for an elliptic curve.
+func curveOf(c elliptic.Curve) (algInfo, bool) {
+	for i := range algTable {
+		if t := &algTable[i]; t.keyDefault && t.family == familyEC && t.curve == c {
+			return *t, true
+		}
+	}
+	return algInfo{}, false
+}
+
+// signatureSize is the length of a JWS signature of this algorithm by a
+// key whose RSA modulus has rsaBits bits.
+func (t *algInfo) signatureSize(rsaBits int) int {
+	switch t.family {
+	case familyEC:
+		return 2 * t.size
+	case familyOKP:
+		return ed25519.SignatureSize
+	default:
+		return (rsaBits + 7) / 8
+	}
 }
 
 // Supported reports whether a is an algorithm this package implements.

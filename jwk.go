@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,47 +19,6 @@ import (
 // without leading zero octets. A key therefore has exactly one encoding,
 // and the thumbprint computed from the members as sent is the thumbprint of
 // the key (RFC 7638 §3.3).
-
-var b64 = base64.RawURLEncoding.Strict()
-
-// b64Alphabet[c] is true for the characters of base64url.
-var b64Alphabet = func() (t [256]bool) {
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	t['-'] = true
-	t['_'] = true
-	return t
-}()
-
-func isB64(s []byte) bool {
-	for _, c := range s {
-		if !b64Alphabet[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// decodeB64 strictly decodes unpadded base64url. The alphabet is checked
-// first because the standard decoder skips CR and LF even in strict mode.
-func decodeB64(s []byte) ([]byte, bool) {
-	if !isB64(s) {
-		return nil, false
-	}
-	out := make([]byte, b64.DecodedLen(len(s)))
-	n, err := b64.Decode(out, s)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
-}
 
 // jwkFields are the members of a JWK this package reads. Private members
 // are only recorded as present (priv) unless the caller asked for them.
@@ -144,35 +102,23 @@ var (
 	errJWKField = errors.New("missing member")
 )
 
-func curveByName(crv string) (elliptic.Curve, int, bool) {
-	switch crv {
-	case "P-256":
-		return elliptic.P256(), 32, true
-	case "P-384":
-		return elliptic.P384(), 48, true
-	case "P-521":
-		return elliptic.P521(), 66, true
-	}
-	return nil, 0, false
-}
-
 // parsePublic builds the public key described by f. It does not look at
 // private members; callers decide what their presence means.
 func parsePublic(f *jwkFields) (*publicKey, error) {
 	switch string(f.kty) {
 	case "EC":
-		crv := string(f.crv)
-		curve, size, ok := curveByName(crv)
+		t, ok := keyTypeOf(familyEC, string(f.crv))
 		if !ok {
 			return nil, errJWKCrv
 		}
+		crv, curve, size := t.crv, t.curve, t.size
 		if f.x == nil || f.y == nil {
 			return nil, errJWKField
 		}
 		if len(f.x) != b64.EncodedLen(size) || len(f.y) != b64.EncodedLen(size) {
 			return nil, errJWKValue
 		}
-		var pt [1 + 2*66]byte
+		var pt [1 + 2*maxECSize]byte
 		pt[0] = 4
 		x, ok1 := decodeB64(f.x)
 		y, ok2 := decodeB64(f.y)
@@ -195,7 +141,8 @@ func parsePublic(f *jwkFields) (*publicKey, error) {
 		jwk = append(jwk, `"}`...)
 		return newPublicKey(&publicKey{family: familyEC, crv: crv, key: pub, ec: pub, jwk: jwk}), nil
 	case "OKP":
-		if string(f.crv) != "Ed25519" {
+		t, ok := keyTypeOf(familyOKP, string(f.crv))
+		if !ok {
 			return nil, errJWKCrv
 		}
 		if f.x == nil {
@@ -210,10 +157,12 @@ func parsePublic(f *jwkFields) (*publicKey, error) {
 		}
 		pub := ed25519.PublicKey(x)
 		jwk := make([]byte, 0, 40+len(f.x))
-		jwk = append(jwk, `{"crv":"Ed25519","kty":"OKP","x":"`...)
+		jwk = append(jwk, `{"crv":"`...)
+		jwk = append(jwk, t.crv...)
+		jwk = append(jwk, `","kty":"OKP","x":"`...)
 		jwk = append(jwk, f.x...)
 		jwk = append(jwk, `"}`...)
-		return newPublicKey(&publicKey{family: familyOKP, crv: "Ed25519", key: pub, ed: pub, jwk: jwk}), nil
+		return newPublicKey(&publicKey{family: familyOKP, crv: t.crv, key: pub, ed: pub, jwk: jwk}), nil
 	case "RSA":
 		if f.n == nil || f.e == nil {
 			return nil, errJWKField
@@ -279,18 +228,11 @@ func publicKeyFromCrypto(pub crypto.PublicKey) (*publicKey, error) {
 	}
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		var crv string
-		switch k.Curve {
-		case elliptic.P256():
-			crv = "P-256"
-		case elliptic.P384():
-			crv = "P-384"
-		case elliptic.P521():
-			crv = "P-521"
-		default:
+		t, ok := curveOf(k.Curve)
+		if !ok {
 			return nil, errJWKCrv
 		}
-		_, size, _ := curveByName(crv)
+		crv, size := t.crv, t.size
 		b, err := k.Bytes()
 		if err != nil {
 			return nil, errJWKPoint
@@ -298,7 +240,8 @@ func publicKeyFromCrypto(pub crypto.PublicKey) (*publicKey, error) {
 		f.kty, f.crv = []byte("EC"), []byte(crv)
 		f.x, f.y = enc(b[1:1+size]), enc(b[1+size:])
 	case ed25519.PublicKey:
-		f.kty, f.crv, f.x = []byte("OKP"), []byte("Ed25519"), enc(k)
+		t, _ := keyTypeOf(familyOKP, string(Ed25519)) // the one OKP curve Go implements
+		f.kty, f.crv, f.x = []byte(t.kty), []byte(t.crv), enc(k)
 	case *rsa.PublicKey:
 		if k.N == nil {
 			return nil, errJWKRSA
@@ -348,21 +291,6 @@ func IsThumbprint(s string) bool {
 	}
 	// 43 characters carry 258 bits, of which the last 2 are unused.
 	return b64Value(s[42])&3 == 0
-}
-
-// b64Value is the 6-bit value of a base64url character.
-func b64Value(c byte) byte {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return c - 'A'
-	case c >= 'a' && c <= 'z':
-		return c - 'a' + 26
-	case c >= '0' && c <= '9':
-		return c - '0' + 52
-	case c == '-':
-		return 62
-	}
-	return 63
 }
 
 // maxJWKSize bounds a JWK document given to this package (an RSA 4096 private

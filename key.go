@@ -234,9 +234,9 @@ func ParseKey(jwk []byte) (*Key, error) {
 	var alg Algorithm
 	switch pub.family {
 	case familyEC:
-		_, size, _ := curveByName(pub.crv)
+		t, _ := keyTypeOf(familyEC, pub.crv)
 		d, ok := decodeB64(f.d)
-		if !ok || len(d) != size {
+		if !ok || len(d) != t.size {
 			return nil, bad("d is not a scalar of the curve's length")
 		}
 		priv, err := ecdsa.ParseRawPrivateKey(pub.ec.Curve, d)
@@ -247,7 +247,6 @@ func ParseKey(jwk []byte) (*Key, error) {
 			return nil, bad("d does not match x and y")
 		}
 		signer = priv
-		alg = map[string]Algorithm{"P-256": ES256, "P-384": ES384, "P-521": ES512}[pub.crv]
 	case familyOKP:
 		d, ok := decodeB64(f.d)
 		if !ok || len(d) != ed25519.SeedSize {
@@ -258,7 +257,6 @@ func ParseKey(jwk []byte) (*Key, error) {
 			return nil, bad("d does not match x")
 		}
 		signer = priv
-		alg = EdDSA
 	case familyRSA:
 		ints := make([]*big.Int, 0, 3)
 		for _, m := range [][]byte{f.d, f.p, f.q} {
@@ -274,104 +272,16 @@ func ParseKey(jwk []byte) (*Key, error) {
 		}
 		priv.Precompute()
 		signer = priv
-		alg = PS256
 	}
 	if f.alg != nil {
 		alg = Algorithm(f.alg)
+	} else {
+		t, _ := keyTypeOf(pub.family, pub.crv)
+		alg = t.alg
 	}
 	k, err := NewKey(signer, alg)
 	if err != nil {
 		return nil, err
 	}
 	return k, nil
-}
-
-// sign signs the signing input and appends the JWS signature bytes to dst.
-func (k *Key) sign(rnd io.Reader, dst, signingInput []byte) ([]byte, error) {
-	if k.info.family == familyOKP {
-		sig, err := k.signer.Sign(rnd, signingInput, crypto.Hash(0))
-		if err != nil {
-			return nil, err
-		}
-		if len(sig) != ed25519.SignatureSize {
-			return nil, errSignatureLength
-		}
-		return append(dst, sig...), nil
-	}
-	h := k.info.hash.New()
-	h.Write(signingInput)
-	var sum [64]byte
-	digest := h.Sum(sum[:0])
-	var opts crypto.SignerOpts = k.info.hash
-	if k.info.pss {
-		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: k.info.hash}
-	}
-	sig, err := k.signer.Sign(rnd, digest, opts)
-	if err != nil {
-		return nil, err
-	}
-	if k.info.family == familyEC {
-		return appendRawECDSA(dst, sig, k.info.size)
-	}
-	if len(sig) != k.signatureSize() {
-		return nil, errSignatureLength
-	}
-	return append(dst, sig...), nil
-}
-
-var (
-	errDERSignature    = errors.New("dpop: signer returned a malformed ECDSA signature")
-	errSignatureLength = errors.New("dpop: signer returned a signature of the wrong length")
-)
-
-// appendRawECDSA converts an ASN.1 DER ECDSA signature to the fixed-length
-// r||s form of RFC 7518 §3.4 and appends it to dst.
-func appendRawECDSA(dst, der []byte, size int) ([]byte, error) {
-	body, rest, ok := derTLV(der, 0x30)
-	if !ok || len(rest) != 0 {
-		return nil, errDERSignature
-	}
-	r, body, ok := derTLV(body, 0x02)
-	if !ok {
-		return nil, errDERSignature
-	}
-	s, body, ok := derTLV(body, 0x02)
-	if !ok || len(body) != 0 {
-		return nil, errDERSignature
-	}
-	for _, v := range [][]byte{r, s} {
-		for len(v) > 0 && v[0] == 0 {
-			v = v[1:]
-		}
-		if len(v) > size {
-			return nil, errDERSignature
-		}
-		for i := len(v); i < size; i++ {
-			dst = append(dst, 0)
-		}
-		dst = append(dst, v...)
-	}
-	return dst, nil
-}
-
-// derTLV reads one DER element with the given tag (short or one/two-octet
-// long-form length) and returns its contents and what follows.
-func derTLV(b []byte, tag byte) (content, rest []byte, ok bool) {
-	if len(b) < 2 || b[0] != tag {
-		return nil, nil, false
-	}
-	n, off := int(b[1]), 2
-	switch {
-	case n < 0x80:
-	case n == 0x81 && len(b) >= 3:
-		n, off = int(b[2]), 3
-	case n == 0x82 && len(b) >= 4:
-		n, off = int(b[2])<<8|int(b[3]), 4
-	default:
-		return nil, nil, false
-	}
-	if len(b)-off < n {
-		return nil, nil, false
-	}
-	return b[off : off+n], b[off+n:], true
 }

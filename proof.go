@@ -120,17 +120,6 @@ func (k *Key) Proof(method, url string, opts ...ProofOption) (string, error) {
 	return unsafe.String(unsafe.SliceData(out), len(out)), nil
 }
 
-func (k *Key) signatureSize() int {
-	switch k.info.family {
-	case familyEC:
-		return 2 * k.info.size
-	case familyOKP:
-		return 64
-	default:
-		return (k.pub.rsa.N.BitLen() + 7) / 8
-	}
-}
-
 // AccessTokenHash returns the ath value for an access token: the unpadded
 // base64url SHA-256 of its ASCII bytes (RFC 9449 §4.2).
 func AccessTokenHash(token string) string {

@@ -1,0 +1,133 @@
+package dpop
+
+import (
+	"strings"
+
+	"github.com/dpopkit/dpop/internal/syntax"
+)
+
+// header is a validated JOSE header, cached by its encoded form.
+type header struct {
+	alg  Algorithm
+	info algInfo
+	key  *publicKey
+}
+
+func (v *Verifier) header(seg string) (*header, error) {
+	if v.cache != nil {
+		// Only headers that passed every check of this verifier are
+		// cached, so a hit needs no further check.
+		if h := v.cache.get(seg); h != nil {
+			return h, nil
+		}
+	}
+	h, err := v.parseHeader(seg)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(strings.Clone(seg), h)
+	}
+	return h, nil
+}
+
+func (v *Verifier) parseHeader(seg string) (*header, error) {
+	raw, ok := decodeB64([]byte(seg))
+	if !ok {
+		return nil, reject(ErrMalformed, "DPoP proof header is not base64url")
+	}
+	var (
+		typ, alg []byte
+		haveTyp  bool
+		haveAlg  bool
+		haveJWK  bool
+		critErr  bool
+		jwk      jwkFields
+		jwkErr   error
+		r        = jsonReader{data: raw}
+	)
+	err := r.object(func(name []byte) error {
+		var err error
+		switch string(name) {
+		case "typ":
+			typ, err = r.strBytes()
+			haveTyp = true
+		case "alg":
+			alg, err = r.strBytes()
+			haveAlg = true
+		case "jwk":
+			if r.peek() != '{' {
+				jwkErr = errJWKField
+				return r.skip()
+			}
+			haveJWK = true
+			err = readJWK(&r, &jwk)
+		case "crit":
+			// DPoP defines no extension, so any crit, even an empty
+			// or malformed one, is refused (RFC 7515 §4.1.11).
+			critErr = true
+			err = r.skip()
+		default:
+			// kid, jku, x5u, x5c and others are never dereferenced: the
+			// key is the jwk and nothing else.
+			err = r.skip()
+		}
+		return err
+	})
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
+		return nil, reject(ErrInvalidHeader, "malformed DPoP proof header")
+	}
+	if !haveTyp || !v.typOK(typ) {
+		return nil, reject(ErrInvalidTyp, "typ must be dpop+jwt")
+	}
+	if !haveAlg {
+		return nil, reject(ErrUnsupportedAlg, "alg is missing")
+	}
+	a := Algorithm(alg)
+	if !v.allowed[a] {
+		return nil, reject(ErrUnsupportedAlg, "alg is not allowed")
+	}
+	if critErr {
+		return nil, reject(ErrCrit, "crit is not supported")
+	}
+	if !haveJWK || jwkErr != nil {
+		return nil, reject(ErrMissingJWK, "jwk header parameter is required")
+	}
+	if jwk.priv {
+		return nil, reject(ErrPrivateKey, "jwk must not contain private key material")
+	}
+	info, _ := a.info()
+	if string(jwk.kty) == "oct" {
+		return nil, reject(ErrInvalidJWK, "jwk is not an asymmetric public key")
+	}
+	// alg and kty/crv must agree before the key is decoded, so an RSA
+	// modulus is never parsed for an EC algorithm and so on.
+	if string(jwk.kty) != info.kty || info.crv != "" && string(jwk.crv) != info.crv {
+		return nil, reject(ErrAlgKeyMismatch, "alg does not fit the jwk")
+	}
+	key, err := parsePublic(&jwk)
+	if err != nil {
+		return nil, reject(ErrInvalidJWK, "jwk is not a valid public key")
+	}
+	return &header{alg: a, info: info, key: key}, nil
+}
+
+// equalFoldASCII is [syntax.EqualFoldASCII] on bytes.
+func equalFoldASCII(a, b []byte) bool { return syntax.EqualFoldASCII(a, b) }
+
+func (v *Verifier) typOK(typ []byte) bool {
+	if string(typ) == "dpop+jwt" {
+		return true
+	}
+	if !v.mediaTypeTyp {
+		return false
+	}
+	t := typ
+	if len(t) > len("application/") && equalFoldASCII(t[:len("application/")], []byte("application/")) {
+		t = t[len("application/"):]
+	}
+	return equalFoldASCII(t, []byte("dpop+jwt"))
+}
