@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -25,7 +24,7 @@ import (
 // refused. The AT Protocol package's own tests against the PDS use this
 // harness the same way.
 
-const scope = "atproto transition:generic"
+const scope = Scope
 
 // flow is one client's login against the PDS through the client package.
 type flow struct {
@@ -154,30 +153,6 @@ func (f *flow) refresh(t *testing.T, refreshToken string) (*oauth2.Token, error)
 	return client.CheckToken(tok, false)
 }
 
-// nonceRetried reports whether a request to url was answered use_dpop_nonce
-// with status and then sent again with the nonce the answer carried.
-func nonceRetried(ex []Exchange, method, u string, status int) bool {
-	for i, e := range ex {
-		if e.Method != method || e.URL != u || e.Status != status || e.Error != "use_dpop_nonce" || e.Nonce == "" {
-			continue
-		}
-		for _, n := range ex[i+1:] {
-			if n.Method == method && n.URL == u && n.ProofNonce == e.Nonce {
-				return n.Status < 400
-			}
-		}
-	}
-	return false
-}
-
-func dump(ex []Exchange) string {
-	var b strings.Builder
-	for _, e := range ex {
-		fmt.Fprintf(&b, "  %s %s proof=%t nonce=%q -> %d %s\n", e.Method, e.URL, e.Proof != "", e.ProofNonce, e.Status, e.Error)
-	}
-	return b.String()
-}
-
 // run takes a client through login, a PDS call, a refresh, a call with the
 // new token and a reuse of the spent refresh token.
 func (f *flow) run(t *testing.T, acct Account) {
@@ -187,19 +162,19 @@ func (f *flow) run(t *testing.T, acct Account) {
 	}
 	ex := f.rec.Exchanges()
 	par, token := f.meta.PushedAuthorizationRequestEndpoint, f.meta.TokenEndpoint
-	if !nonceRetried(ex, http.MethodPost, par, http.StatusBadRequest) {
-		t.Errorf("PAR was not answered 400 use_dpop_nonce and retried with the nonce:\n%s", dump(ex))
+	if !NonceRetried(ex, http.MethodPost, par, http.StatusBadRequest) {
+		t.Errorf("PAR was not answered 400 use_dpop_nonce and retried with the nonce:\n%s", Dump(ex))
 	}
 	// The code exchange went through the transport that learnt the nonce
 	// at PAR (one origin, one nonce on this server): no retry there.
 	for _, e := range ex {
 		if e.URL == token && e.Error == "use_dpop_nonce" {
-			t.Errorf("the code exchange was answered use_dpop_nonce although the nonce was known:\n%s", dump(ex))
+			t.Errorf("the code exchange was answered use_dpop_nonce although the nonce was known:\n%s", Dump(ex))
 		}
 	}
 	session := f.s.URL + "/xrpc/com.atproto.server.getSession"
-	if !nonceRetried(ex, http.MethodGet, session, http.StatusUnauthorized) {
-		t.Errorf("the PDS call was not answered 401 use_dpop_nonce and retried with the nonce:\n%s", dump(ex))
+	if !NonceRetried(ex, http.MethodGet, session, http.StatusUnauthorized) {
+		t.Errorf("the PDS call was not answered 401 use_dpop_nonce and retried with the nonce:\n%s", Dump(ex))
 	}
 	for _, e := range ex {
 		if e.Proof == "" {
@@ -213,13 +188,13 @@ func (f *flow) run(t *testing.T, acct Account) {
 	// The refresh goes through a new transport: the token endpoint
 	// answers use_dpop_nonce, and the refresh token is not spent by that
 	// answer (the retry succeeds).
-	f.rec.Reset()
+	mark := len(f.rec.Exchanges())
 	fresh, err := f.refresh(t, tok.RefreshToken)
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	if ex := f.rec.Exchanges(); !nonceRetried(ex, http.MethodPost, token, http.StatusBadRequest) {
-		t.Errorf("the refresh was not answered 400 use_dpop_nonce and retried with the nonce:\n%s", dump(ex))
+	if ex := f.rec.Since(mark); !NonceRetried(ex, http.MethodPost, token, http.StatusBadRequest) {
+		t.Errorf("the refresh was not answered 400 use_dpop_nonce and retried with the nonce:\n%s", Dump(ex))
 	}
 	if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == "" || fresh.RefreshToken == tok.RefreshToken {
 		t.Error("the refresh did not issue a new access token and a new refresh token")
@@ -245,8 +220,7 @@ func TestReferencePDS(t *testing.T) {
 
 	t.Run("PublicLoopbackClient", func(t *testing.T) {
 		redirect := "http://127.0.0.1:8080/callback"
-		id := "http://localhost?" + url.Values{"redirect_uri": {redirect}, "scope": {scope}}.Encode()
-		newFlow(t, s, id, redirect, nil).run(t, acct)
+		newFlow(t, s, LoopbackClient(redirect), redirect, nil).run(t, acct)
 	})
 
 	t.Run("ConfidentialClient", func(t *testing.T) {
@@ -254,34 +228,13 @@ func TestReferencePDS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var clientID, redirect string
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /client-metadata.json", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"client_id":                       clientID,
-				"client_name":                     "dpop pdstest",
-				"application_type":                "web",
-				"grant_types":                     []string{"authorization_code", "refresh_token"},
-				"response_types":                  []string{"code"},
-				"redirect_uris":                   []string{redirect},
-				"scope":                           scope,
-				"token_endpoint_auth_method":      "private_key_jwt",
-				"token_endpoint_auth_signing_alg": "ES256",
-				"jwks":                            json.RawMessage(client.JWKS(ck)),
-				"dpop_bound_access_tokens":        true,
-			})
-		})
-		base := s.ServeTLS(t, "client.dpop.internal", mux)
-		clientID, redirect = base+"/client-metadata.json", base+"/callback"
-		var meta *client.Metadata
+		clientID, redirect := s.ServeClientMetadata(t, "client.dpop.internal", ck)
 		f := newFlow(t, s, clientID, redirect, func(rt http.RoundTripper) http.RoundTripper {
 			return &client.PrivateKeyJWT{Key: ck, ClientID: clientID, Audience: s.URL, Base: rt,
 				Endpoints: []string{s.URL + "/oauth/par", s.URL + "/oauth/token"}}
 		})
-		meta = f.meta
-		if meta.PushedAuthorizationRequestEndpoint != s.URL+"/oauth/par" || meta.TokenEndpoint != s.URL+"/oauth/token" {
-			t.Fatalf("endpoints moved: %s %s", meta.PushedAuthorizationRequestEndpoint, meta.TokenEndpoint)
+		if f.meta.PushedAuthorizationRequestEndpoint != s.URL+"/oauth/par" || f.meta.TokenEndpoint != s.URL+"/oauth/token" {
+			t.Fatalf("endpoints moved: %s %s", f.meta.PushedAuthorizationRequestEndpoint, f.meta.TokenEndpoint)
 		}
 		f.run(t, acct)
 
@@ -311,7 +264,7 @@ func TestReferencePDS(t *testing.T) {
 		// to enforce binding, and always sends one (asserted above for
 		// every request, the PAR included).
 		redirect := "http://127.0.0.1:8080/callback"
-		id := "http://localhost?" + url.Values{"redirect_uri": {redirect}, "scope": {scope}}.Encode()
+		id := LoopbackClient(redirect)
 		form := url.Values{
 			"client_id": {id}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {scope},
 			"state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -99,13 +100,6 @@ func (r *Recorder) Exchanges() []Exchange {
 	return append([]Exchange(nil), r.ex...)
 }
 
-// Reset forgets what was recorded.
-func (r *Recorder) Reset() {
-	r.mu.Lock()
-	r.ex = nil
-	r.mu.Unlock()
-}
-
 // proofClaims returns the nonce and ath of a proof's payload, unverified.
 func proofClaims(proof string) (nonce, ath string) {
 	parts := strings.Split(proof, ".")
@@ -122,4 +116,40 @@ func proofClaims(proof string) (nonce, ath string) {
 	}
 	_ = json.Unmarshal(data, &c)
 	return c.Nonce, c.ATH
+}
+
+// Since returns the exchanges recorded after the first n.
+func (r *Recorder) Since(n int) []Exchange {
+	ex := r.Exchanges()
+	if n > len(ex) {
+		n = len(ex)
+	}
+	return ex[n:]
+}
+
+// NonceRetried reports whether, in ex, a request (method, URL without
+// query) was answered use_dpop_nonce with status and a DPoP-Nonce, and then
+// sent again with a proof carrying that nonce and accepted (status below
+// 400).
+func NonceRetried(ex []Exchange, method, u string, status int) bool {
+	for i, e := range ex {
+		if e.Method != method || e.URL != u || e.Status != status || e.Error != "use_dpop_nonce" || e.Nonce == "" {
+			continue
+		}
+		for _, n := range ex[i+1:] {
+			if n.Method == method && n.URL == u && n.ProofNonce == e.Nonce {
+				return n.Status < 400
+			}
+		}
+	}
+	return false
+}
+
+// Dump lists exchanges, one a line, for test failure messages.
+func Dump(ex []Exchange) string {
+	var b strings.Builder
+	for _, e := range ex {
+		fmt.Fprintf(&b, "  %s %s proof=%t nonce=%q auth=%q -> %d %s\n", e.Method, e.URL, e.Proof != "", e.ProofNonce, e.Scheme, e.Status, e.Error)
+	}
+	return b.String()
 }
