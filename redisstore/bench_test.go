@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,8 +178,14 @@ func TestLoadReport(t *testing.T) {
 	}
 }
 
-// loadWorkers is the number of concurrent clients of the load run.
-const loadWorkers = 8
+// loadWorkers is the number of concurrent clients of the load run:
+// DPOP_LOAD_WORKERS (1 to 256), or 64.
+var loadWorkers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("DPOP_LOAD_WORKERS")); err == nil && n >= 1 && n <= 256 {
+		return n
+	}
+	return 64
+}()
 
 type loadResult struct {
 	n             int
