@@ -2,10 +2,16 @@ package mcpdpop_test
 
 import (
 	"context"
+	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
 	"github.com/dpopkit/dpop/mcpdpop"
+	"github.com/dpopkit/dpop/resource"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -54,4 +60,61 @@ func ExampleOAuthHandler_HTTPClient() {
 		HTTPClient:   h.HTTPClient(),
 		OAuthHandler: h,
 	}
+}
+
+// The whole story in one process: an MCP server behind Protect, dpoptest
+// as its authorization server (it approves at once, registers clients
+// dynamically and issues tokens for the MCP server, RFC 8707), nonces
+// demanded at both, and a go-sdk client with the DPoP handler calling a
+// tool that reports who called it.
+func ExampleNewClientTransport() {
+	// The MCP server's URL must be known before the authorization server
+	// can issue tokens for it.
+	mcpSrv := httptest.NewUnstartedServer(nil)
+	endpoint := "http://" + mcpSrv.Listener.Addr().String() + "/mcp"
+	as := dpoptest.NewServer(dpoptest.Options{Nonces: dpoptest.NoncesBoth, Resources: []string{endpoint}})
+	defer as.Close()
+
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		caller, _ := mcpdpop.CallerFromTokenInfo(req.Extra.TokenInfo)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: caller.Subject + " with a DPoP key: " + strconv.FormatBool(caller.JKT != "")}}}, nil, nil
+	})
+	tokens, err := resource.NewJWTValidator(resource.JWTOptions{Issuer: as.URL(), Audience: endpoint, JWKSURL: as.JWKSURL()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := mcpdpop.Protect(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil),
+		mcpdpop.ServerOptions{Resource: endpoint, AuthorizationServers: []string{as.URL()}, Tokens: tokens})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mcpSrv.Config.Handler = h
+	mcpSrv.Start()
+	defer mcpSrv.Close()
+
+	key, _ := dpop.GenerateKey(dpop.ES256)
+	redirect := "http://127.0.0.1:3000/callback"
+	oauth, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
+		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
+		},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "example-client", Version: "1.0.0"}, nil).
+		Connect(ctx, mcpdpop.NewClientTransport(endpoint, oauth), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
+	// Output: alice with a DPoP key: true
 }
