@@ -1,10 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -74,7 +72,7 @@ func (p *PrivateKeyJWT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if !p.applies(req) {
+	if !isFormPostTo(req, p.Endpoints) {
 		return base.RoundTrip(req)
 	}
 	closeBody := func() {
@@ -86,33 +84,19 @@ func (p *PrivateKeyJWT) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, errors.New("dpop/client: PrivateKeyJWT needs Key, ClientID and Audience")
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxFormBody+1))
-	req.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("dpop/client: reading the request body to add the client assertion: %w", err)
-	}
-	if len(body) > maxFormBody {
-		return nil, errors.New("dpop/client: request body too large to add a client assertion")
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, fmt.Errorf("dpop/client: adding the client assertion: %w", err)
-	}
-	r := req.Clone(req.Context())
-	user, pass, basic := r.BasicAuth()
-	switch {
-	case basic && pass != "", form.Has("client_secret"), form.Has("client_assertion"):
-		// Another method already authenticates the request.
-	default:
+	user, pass, basic := req.BasicAuth()
+	added := false
+	r, err := rewriteForm(req, func(form url.Values) error {
+		if (basic && pass != "") || form.Has("client_secret") || form.Has("client_assertion") {
+			return nil // another method already authenticates the request
+		}
 		if basic {
-			id, err := url.QueryUnescape(user)
-			if err != nil || id != p.ClientID {
-				return nil, fmt.Errorf("dpop/client: request authenticates client %q, PrivateKeyJWT is for %q", user, p.ClientID)
+			if id, err := url.QueryUnescape(user); err != nil || id != p.ClientID {
+				return fmt.Errorf("dpop/client: request authenticates client %q, PrivateKeyJWT is for %q", user, p.ClientID)
 			}
-			r.Header.Del("Authorization")
 		}
 		if id := form.Get("client_id"); id != "" && id != p.ClientID {
-			return nil, fmt.Errorf("dpop/client: request names client_id %q, PrivateKeyJWT is for %q", id, p.ClientID)
+			return fmt.Errorf("dpop/client: request names client_id %q, PrivateKeyJWT is for %q", id, p.ClientID)
 		}
 		now := time.Now()
 		if p.Now != nil {
@@ -120,28 +104,33 @@ func (p *PrivateKeyJWT) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		a, err := p.Key.Assertion(p.ClientID, p.Audience, now, p.Lifetime)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		form.Set("client_id", p.ClientID)
 		form.Set("client_assertion_type", ClientAssertionType)
 		form.Set("client_assertion", a)
-		body = []byte(form.Encode())
+		added = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	if added && basic {
+		r.Header.Del("Authorization") // the empty-password Basic header x/oauth2 sent
+	}
 	return base.RoundTrip(r)
 }
 
-// applies reports whether req is a form POST to one of the endpoints.
-func (p *PrivateKeyJWT) applies(req *http.Request) bool {
+// isFormPostTo reports whether req is a form POST to one of endpoints
+// (compared without query and fragment).
+func isFormPostTo(req *http.Request, endpoints []string) bool {
 	if req.Method != http.MethodPost || req.Body == nil || req.Body == http.NoBody || req.URL == nil {
 		return false
 	}
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return false
 	}
-	return slices.ContainsFunc(p.Endpoints, func(e string) bool { return withoutQuery(e) == withoutQuery(req.URL.String()) })
+	return slices.ContainsFunc(endpoints, func(e string) bool { return withoutQuery(e) == withoutQuery(req.URL.String()) })
 }
 
 // withoutQuery returns u without its query and fragment.
