@@ -2,6 +2,8 @@ package resource
 
 import (
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/dpopkit/dpop"
@@ -51,6 +53,26 @@ func FuzzIntrospectionResponse(f *testing.F) {
 		info, err := in.interpret(body)
 		if err == nil && info.JKT != "" && !dpop.IsThumbprint(info.JKT) {
 			t.Fatalf("bad JKT %q", info.JKT)
+		}
+	})
+}
+
+// FuzzTokenParam checks the detection of an access_token parameter in a
+// query or form body against net/url's parser, given the names only (a
+// malformed value does not hide a name) and ';' as a separator too: the
+// two agree on every input.
+func FuzzTokenParam(f *testing.F) {
+	for _, s := range []string{"access_token=X", "access%5Ftoken=X", "%61ccess_token", "a=1;access_token=", "access+token=1", "access%ZZtoken=1", "&&=&", "%", "access_token%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		pairs := strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' })
+		for i, p := range pairs {
+			pairs[i], _, _ = strings.Cut(p, "=")
+		}
+		vals, _ := url.ParseQuery(strings.Join(pairs, "&"))
+		if got, want := hasTokenParam(q), vals.Has(accessTokenParam); got != want {
+			t.Fatalf("hasTokenParam(%q) = %v, net/url says %v", q, got, want)
 		}
 	})
 }

@@ -100,6 +100,38 @@ func NewIntrospector(opts IntrospectionOptions) (*Introspector, error) {
 	return in, nil
 }
 
+// String describes the introspector without its client secret.
+func (in Introspector) String() string {
+	return "resource.Introspector{endpoint=" + in.endpoint + ", client_id=" + in.id + ", client_secret=" + redacted(in.secret) + "}"
+}
+
+// GoString is [Introspector.String], so %#v never prints the secret.
+func (in Introspector) GoString() string { return in.String() }
+
+// Format makes every fmt verb, %v, %+v and %#v included, print
+// [Introspector.String]. String, GoString and Format have value receivers
+// so that an Introspector held by value is redacted too.
+func (in Introspector) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, in.String()) }
+
+// String describes the options without the client secret.
+func (o IntrospectionOptions) String() string {
+	return "resource.IntrospectionOptions{Endpoint=" + o.Endpoint + ", ClientID=" + o.ClientID + ", ClientSecret=" + redacted(o.ClientSecret) + "}"
+}
+
+// GoString is [IntrospectionOptions.String].
+func (o IntrospectionOptions) GoString() string { return o.String() }
+
+// Format makes every fmt verb print [IntrospectionOptions.String].
+func (o IntrospectionOptions) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, o.String()) }
+
+// redacted stands in for a secret in String methods.
+func redacted(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return "[redacted]"
+}
+
 // introspection is the part of an RFC 7662 §2.2 response that is checked.
 type introspection struct {
 	Active    *bool           `json:"active"`

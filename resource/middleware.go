@@ -182,7 +182,14 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 // required scopes. It returns the verified caller, or an *[Error] saying
 // how to answer: write it with [WriteError], or, in another framework,
 // send its Status, its Challenge as WWW-Authenticate, and its nonce as
-// DPoP-Nonce. It never reads the request body.
+// DPoP-Nonce.
+//
+// A token sent by a second method, in the query or in an
+// application/x-www-form-urlencoded body, is refused with 400
+// invalid_request (RFC 6750 §2, §3.1), whatever the percent-encoding of
+// its name. The body is looked at only when every other check has passed:
+// at most [MaxFormPeek] bytes are read and put back in r.Body, so a handler
+// still reads the whole body.
 //
 // With Options.NonceOnSuccess the caller of an accepted DPoP request
 // carries a fresh nonce to send with the response (Caller.Nonce).
@@ -272,7 +279,7 @@ func (m *Middleware) schemesAccepted() string {
 
 func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 	lines := r.Header.Values("Authorization")
-	queryToken := strings.Contains(r.URL.RawQuery, "access_token=") && r.URL.Query().Has("access_token")
+	queryToken := hasTokenParam(r.URL.RawQuery)
 	if len(lines) > 1 {
 		return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descMultiple, ErrMultipleMethods,
 			"header", "one Authorization field", strconv.Itoa(len(lines))+" Authorization fields"), "", true)
@@ -361,6 +368,12 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 			return nil, m.proofRefusal(err, proof, info.JKT)
 		}
 		caller.JKT = p.JKT
+	}
+	// The form-body method is looked at last, once the credentials have
+	// passed, so that no body is read for a request refused anyway.
+	if formBodyToken(r) {
+		return nil, m.refuse(http.StatusBadRequest, evidence(dpop.CodeInvalidRequest, descMultiple, ErrMultipleMethods,
+			"header", "the token in the Authorization field only", "Authorization field and access_token form parameter"), "", true)
 	}
 	for _, s := range m.scopes {
 		if !slices.Contains(info.Scopes, s) {
