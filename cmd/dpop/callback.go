@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -21,6 +22,7 @@ const callbackPath = "/callback"
 // callbackResult is what the authorization server sent to the redirect URI.
 type callbackResult struct {
 	code, state, err, description string
+	query                         url.Values // the whole query, for callers that check it themselves
 }
 
 // callbackServer receives the authorization response on a loopback
@@ -44,7 +46,7 @@ func startCallback() (*callbackServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+callbackPath, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		res := callbackResult{code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), description: q.Get("error_description")}
+		res := callbackResult{code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), description: q.Get("error_description"), query: q}
 		select {
 		case c.results <- res:
 		default: // only the first response counts
@@ -84,6 +86,18 @@ func (c *callbackServer) wait(ctx context.Context, state string) (string, error)
 	}
 }
 
+// response waits for the redirect and returns its query as it came, for a
+// caller that checks the authorization response itself (login hands it to
+// atproto.App.Callback, which checks state and iss).
+func (c *callbackServer) response(ctx context.Context) (url.Values, error) {
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the redirect to %s: %w", c.redirectURI, context.Cause(ctx))
+	case res := <-c.results:
+		return res.query, nil
+	}
+}
+
 func (c *callbackServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -94,13 +108,22 @@ func (c *callbackServer) close() {
 // following redirects, for a server that approves at once (no login page).
 // The last redirect reaches the callback server.
 func followAuthorization(ctx context.Context, hc *http.Client, authURL string, cb *callbackServer, state string) (string, error) {
+	if err := followRedirects(ctx, hc, authURL, cb); err != nil {
+		return "", err
+	}
+	return cb.wait(ctx, state)
+}
+
+// followRedirects visits the authorization URL, following redirects, and
+// checks that the last one reached the callback server.
+func followRedirects(ctx context.Context, hc *http.Client, authURL string, cb *callbackServer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("following the authorization redirects: %w", err)
+		return fmt.Errorf("following the authorization redirects: %w", err)
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxLogBody))
 	resp.Body.Close()
@@ -121,7 +144,7 @@ func followAuthorization(ctx context.Context, hc *http.Client, authURL string, c
 		} else if resp.StatusCode < 300 {
 			msg += "; it probably shows a login or consent page: run without -no-browser"
 		}
-		return "", errors.New(msg)
+		return errors.New(msg)
 	}
-	return cb.wait(ctx, state)
+	return nil
 }

@@ -60,6 +60,7 @@ var commands = []command{
 	{"demo", "run a client against the test servers and show every DPoP exchange", runDemo},
 	{"serve", "run the test authorization and resource servers (dpoptest)", runServe},
 	{"token", "get a DPoP-bound access token from an authorization server", runToken},
+	{"login", "log in to an AT Protocol (Bluesky) account and save the session", runLogin},
 	{"curl", "call a resource with a saved session's DPoP-bound token", runCurl},
 }
 

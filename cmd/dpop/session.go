@@ -23,6 +23,15 @@ type sessionClient struct {
 	ClientID      string          `json:"client_id"`
 	ClientSecret  string          `json:"client_secret,omitempty"`
 	ClientKey     json.RawMessage `json:"client_private_jwk,omitempty"` // private_key_jwt
+	// ATProto is the account a session of "dpop login" belongs to.
+	ATProto *atprotoAccount `json:"atproto,omitempty"`
+}
+
+// atprotoAccount is the AT Protocol account of a session saved by login.
+type atprotoAccount struct {
+	DID    string `json:"did"`
+	Handle string `json:"handle,omitempty"`
+	PDS    string `json:"pds"`
 }
 
 // sessionClientMember is the member of the session file that holds the
