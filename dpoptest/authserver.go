@@ -73,6 +73,12 @@ func (s *Server) Metadata() map[string]any {
 		"authorization_response_iss_parameter_supported":   true,
 		"require_pushed_authorization_requests":            false,
 	}
+	if s.opts.Profile == ProfileATProto {
+		atprotoMetadata(m)
+	}
+	if s.clientIDs != nil {
+		m["client_id_metadata_document_supported"] = true
+	}
 	s.as.Metadata().Set(m)
 	return m
 }
@@ -161,7 +167,11 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err)
 		return
 	}
-	c := s.client(q.Get("client_id"))
+	c, err := s.lookupClient(r.Context(), q.Get("client_id"))
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
 	if c == nil {
 		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "unknown client_id", http.StatusBadRequest))
 		return
@@ -175,12 +185,18 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		// RFC 9126 §4: the pushed parameters are the request.
 		q, jkt, pushed = p.params, p.jkt, true
+	} else if s.opts.Profile == ProfileATProto {
+		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "pushed authorization request required (request_uri)", http.StatusBadRequest))
+		return
 	} else if !redirectAllowed(c, q.Get("redirect_uri")) {
 		s.refuse(w, r, oauthError(dpop.CodeInvalidRequest, "redirect_uri missing or not registered", http.StatusBadRequest))
 		return
 	}
 	params, oerr := checkAuthzParams(q)
 	var resources []string
+	if oerr == nil && !c.scopeAllowed(params.scope) {
+		oerr = evidence(oauthError(authserver.CodeInvalidScope, "the scope exceeds the client's", http.StatusBadRequest), "scope", c.scope, params.scope)
+	}
 	if oerr == nil {
 		var err error
 		if resources, err = s.requestedTargets(q); err != nil {
@@ -202,7 +218,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := randomToken()
-	err := s.st.putCode(code, &codeGrant{
+	err = s.st.putCode(code, &codeGrant{
 		clientID:      c.ID,
 		redirectURI:   params.redirectURI,
 		codeChallenge: params.codeChallenge,
@@ -263,6 +279,14 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.requestedTargets(form); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if !auth.client.scopeAllowed(form.Get("scope")) {
+		s.refuse(w, r, evidence(oauthError(authserver.CodeInvalidScope, "the scope exceeds the client's", http.StatusBadRequest), "scope", auth.client.scope, form.Get("scope")))
+		return
+	}
+	if err := s.parProofRequired(r); err != nil {
 		s.refuse(w, r, err)
 		return
 	}

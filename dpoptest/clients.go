@@ -1,6 +1,8 @@
 package dpoptest
 
 import (
+	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -59,8 +61,17 @@ type Client struct {
 	// Key is the private_key_jwt client's assertion signing key (ES256);
 	// nil otherwise.
 	Key *dpop.Key
+	// Signer is Key's private key as a crypto.Signer, for
+	// client.NewClientKey; nil otherwise.
+	Signer crypto.Signer
 	// DPoPBound is the client's dpop_bound_access_tokens (RFC 9449 §5.2).
 	DPoPBound bool
+
+	// scope is the client's declared scope, when declaredScope: the
+	// requested scope must be among it (metadata documents, AT Protocol
+	// loopback clients).
+	scope         string
+	declaredScope bool
 
 	// keys verify a registered private_key_jwt client's assertions (its
 	// RFC 7591 jwks); the built-in jwt-client uses Key.
@@ -102,7 +113,7 @@ func (s *Server) registerClients() error {
 	for _, c := range []Client{
 		{ID: PublicClientID, Public: true, AuthMethod: AuthNone, DPoPBound: true},
 		{ID: ConfidentialClientID, Secret: ConfidentialClientSecret, AuthMethod: AuthClientSecretBasic},
-		{ID: JWTClientID, AuthMethod: AuthPrivateKeyJWT, Key: key},
+		{ID: JWTClientID, AuthMethod: AuthPrivateKeyJWT, Key: key, Signer: priv},
 		{ID: BearerClientID, Public: true, AuthMethod: AuthNone},
 	} {
 		s.addClient(&c)
@@ -173,16 +184,6 @@ func (s *Server) ClientAssertion(clientID, audience string) (string, error) {
 	}).Serialize()
 }
 
-// ClientAssertionParams returns the form parameters client_assertion_type
-// and client_assertion of a fresh ClientAssertion, ready for
-// clientcredentials.Config.EndpointParams or oauth2.SetAuthURLParam.
-func (s *Server) ClientAssertionParams(clientID, audience string) (url.Values, error) {
-	a, err := s.ClientAssertion(clientID, audience)
-	if err != nil {
-		return nil, err
-	}
-	return url.Values{"client_assertion_type": {ClientAssertionType}, "client_assertion": {a}}, nil
-}
 
 // authResult is an authenticated client, with the jti of its assertion
 // still to be used up once the request's proof has passed.
@@ -288,12 +289,15 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 		}
 		return &authResult{client: c}, nil
 	case hasAssertion:
-		return s.verifyAssertion(form, endpoint)
+		return s.verifyAssertion(r.Context(), form, endpoint)
 	default:
 		if formID == "" {
 			return nil, invalidClient(w, false, "client authentication required")
 		}
-		c := s.client(formID)
+		c, err := s.lookupClient(r.Context(), formID)
+		if err != nil {
+			return nil, err
+		}
 		if c == nil || c.AuthMethod != AuthNone {
 			return nil, invalidClient(w, false, "client authentication failed")
 		}
@@ -309,7 +313,7 @@ func secretEqual(want, got string) bool {
 // the client's registered key, iss = sub = client_id, aud the issuer or
 // the endpoint (or the token endpoint), exp in the near future, nbf and
 // iat not in the future, a jti not seen before.
-func (s *Server) verifyAssertion(form url.Values, endpoint string) (*authResult, error) {
+func (s *Server) verifyAssertion(ctx context.Context, form url.Values, endpoint string) (*authResult, error) {
 	fail := func(desc string) (*authResult, error) {
 		return nil, oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized)
 	}
@@ -324,7 +328,10 @@ func (s *Server) verifyAssertion(form url.Values, endpoint string) (*authResult,
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
 		return fail("malformed client assertion")
 	}
-	c := s.client(unverified.Issuer)
+	c, err := s.lookupClient(ctx, unverified.Issuer)
+	if err != nil {
+		return nil, err
+	}
 	keys := []any(nil)
 	if c != nil {
 		keys = c.assertionKeys()

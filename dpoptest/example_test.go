@@ -74,31 +74,33 @@ func ExampleNewServer() {
 	// alice public-client read DPoP true
 }
 
-// A service with private_key_jwt client authentication and the
-// client_credentials grant.
-func ExampleServer_ClientAssertionParams() {
+// A service with private_key_jwt client authentication (a fresh
+// assertion on every request) and the client_credentials grant.
+func ExampleServer_RegisteredClient() {
 	srv := dpoptest.NewServer(dpoptest.Options{})
 	defer srv.Close()
 
+	jwtClient, _ := srv.RegisteredClient(dpoptest.JWTClientID)
+	clientKey, err := client.NewClientKey(jwtClient.Signer, dpop.ES256, "")
+	if err != nil {
+		log.Fatal(err)
+	}
 	key, err := dpop.GenerateKey(dpop.ES256)
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx := client.NewContext(context.Background(), &client.Transport{Key: key})
-	assertion, err := srv.ClientAssertionParams(dpoptest.JWTClientID, "")
-	if err != nil {
-		log.Fatal(err)
+	ctx := client.NewContext(context.Background(), &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
+		Key: clientKey, ClientID: jwtClient.ID, Audience: srv.URL(), Endpoints: []string{srv.TokenEndpoint()},
+	}})
+	cfg := clientcredentials.Config{ClientID: jwtClient.ID, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams}
+	for range 2 {
+		tok, err := cfg.Token(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(tok.TokenType, tok.RefreshToken == "")
 	}
-	cfg := clientcredentials.Config{
-		ClientID:       dpoptest.JWTClientID,
-		TokenURL:       srv.URL() + "/token",
-		AuthStyle:      oauth2.AuthStyleInParams,
-		EndpointParams: assertion,
-	}
-	tok, err := cfg.Token(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(tok.TokenType, tok.RefreshToken == "")
-	// Output: DPoP true
+	// Output:
+	// DPoP true
+	// DPoP true
 }

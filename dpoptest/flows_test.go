@@ -71,25 +71,21 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 
 func TestClientCredentials(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Nonces: dpoptest.NoncesBoth})
-	assertion := func() url.Values {
-		v, err := srv.ClientAssertionParams(dpoptest.JWTClientID, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
 	cases := []struct {
 		name string
 		cfg  clientcredentials.Config
 	}{
 		{"client_secret_basic", clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, AuthStyle: oauth2.AuthStyleInHeader}},
 		{"client_secret_post", clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, AuthStyle: oauth2.AuthStyleInParams}},
-		{"private_key_jwt", clientcredentials.Config{ClientID: dpoptest.JWTClientID, AuthStyle: oauth2.AuthStyleInParams, EndpointParams: assertion()}},
+		{"private_key_jwt", clientcredentials.Config{ClientID: dpoptest.JWTClientID, AuthStyle: oauth2.AuthStyleInParams}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey(t)
 			ctx, _ := clientContext(t, key)
+			if tc.cfg.ClientID == dpoptest.JWTClientID {
+				ctx = jwtClientContext(t, srv, key, srv.TokenEndpoint())
+			}
 			cfg := tc.cfg
 			cfg.TokenURL = srv.URL() + "/token"
 			cfg.Scopes = []string{"read"}

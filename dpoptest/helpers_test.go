@@ -244,3 +244,18 @@ func proof(t *testing.T, key *dpop.Key, method, u string, opts ...dpop.ProofOpti
 func contextWithClient(ctx context.Context, hc *http.Client) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, hc)
 }
+
+// jwtClientContext returns a context whose x/oauth2 requests go through a
+// DPoP Transport signing with key over a private_key_jwt layer that adds a
+// fresh assertion of the jwt-client to each request to endpoints.
+func jwtClientContext(t *testing.T, srv *dpoptest.Server, key *dpop.Key, endpoints ...string) context.Context {
+	t.Helper()
+	c, _ := srv.RegisteredClient(dpoptest.JWTClientID)
+	ck, err := client.NewClientKey(c.Signer, dpop.ES256, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
+		Key: ck, ClientID: c.ID, Audience: srv.URL(), Endpoints: endpoints, Base: newBaseTransport(t)}}
+	return client.NewContext(t.Context(), tr)
+}

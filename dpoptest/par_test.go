@@ -3,6 +3,7 @@ package dpoptest_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -40,10 +41,11 @@ func TestPAR(t *testing.T) {
 				var exOpts []oauth2.AuthCodeOption
 				if tc.clientID == dpoptest.JWTClientID {
 					for _, aud := range []string{srv.PAREndpoint(), srv.URL()} {
-						v, err := srv.ClientAssertionParams(tc.clientID, aud)
+						a, err := srv.ClientAssertion(tc.clientID, aud)
 						if err != nil {
 							t.Fatal(err)
 						}
+						v := url.Values{"client_assertion_type": {dpoptest.ClientAssertionType}, "client_assertion": {a}}
 						opts := &parOpts
 						if aud == srv.URL() {
 							opts = &exOpts

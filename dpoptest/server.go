@@ -104,6 +104,15 @@ type Options struct {
 	// metadata instead of URL(), for testing a client's check that the two
 	// are the same (RFC 8414 §3.3). Tokens still carry URL().
 	MetadataIssuer string
+	// Profile selects a deployment profile; default ProfileDefault.
+	Profile Profile
+	// ClientIDs, when set, makes the authorization server accept https
+	// client_ids that are client ID metadata document URLs
+	// (draft-ietf-oauth-client-id-metadata-document), fetched with these
+	// options (set AllowLoopback, and TLSConfig for an httptest TLS server,
+	// to serve documents from a test). ProfileATProto enables them with
+	// the zero options (public addresses only) when it is nil.
+	ClientIDs *authserver.ClientIDOptions
 	// Resources are the resource identifiers (RFC 8707 §2: absolute URIs
 	// without a fragment) the authorization server issues tokens for,
 	// besides ResourceURL() and Audience. A resource parameter at /authorize,
@@ -174,6 +183,8 @@ type Server struct {
 
 	st store
 
+	clientIDs *authserver.ClientIDResolver // nil: no metadata documents
+
 	audience string   // aud without a resource parameter
 	targets  []string // resources tokens may be issued for (RFC 8707)
 }
@@ -214,8 +225,11 @@ func NewUnstartedServer(opts Options) *Server {
 	}
 	if opts.User == "" {
 		opts.User = DefaultUser
+		if opts.Profile == ProfileATProto {
+			opts.User = ATProtoDefaultUser
+		}
 	}
-	if opts.AlwaysDemandNonce {
+	if opts.AlwaysDemandNonce || opts.Profile == ProfileATProto {
 		opts.Nonces = NoncesBoth
 	}
 	opts.Resources = slices.Clone(opts.Resources)
@@ -259,6 +273,16 @@ func (s *Server) setup() error {
 	o := s.opts
 	if err := s.setupTargets(); err != nil {
 		return err
+	}
+	if o.ClientIDs != nil || o.Profile == ProfileATProto {
+		var cio authserver.ClientIDOptions
+		if o.ClientIDs != nil {
+			cio = *o.ClientIDs
+		}
+		if cio.Now == nil {
+			cio.Now = o.Now
+		}
+		s.clientIDs = authserver.NewClientIDResolver(cio)
 	}
 
 	// Authorization server.

@@ -194,6 +194,7 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	Subject      string `json:"sub,omitempty"` // ProfileATProto only
 }
 
 // refreshPolicy says whether a token response carries a refresh token.
@@ -239,6 +240,9 @@ func (s *Server) issue(c *Client, g grant, b *authserver.Binding, refresh refres
 		return nil, err
 	}
 	resp := &tokenResponse{AccessToken: at, TokenType: b.TokenType, ExpiresIn: int64(ttl / time.Second), Scope: scope}
+	if s.opts.Profile == ProfileATProto {
+		resp.Subject = subject
+	}
 	if refresh == withRefreshToken {
 		rt := randomToken()
 		err := s.st.putRefresh(rt, &refreshGrant{

@@ -1,0 +1,232 @@
+package dpoptest_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/authserver"
+	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/dpoptest"
+)
+
+// loopbackClientID is an AT Protocol development client: its redirect
+// URI is registered without a port, so any port is accepted.
+var loopbackClientID = "http://localhost?" + url.Values{"redirect_uri": {"http://127.0.0.1/callback"}, "scope": {"atproto transition:generic"}}.Encode()
+
+// atprotoConfig is the oauth2.Config of a client of an AT Protocol server.
+func atprotoConfig(srv *dpoptest.Server, clientID string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:    clientID,
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.AuthorizationEndpoint(), TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: redirectURI,
+		Scopes:      []string{dpoptest.ATProtoScope},
+	}
+}
+
+// atprotoLogin runs PAR (with its nonce retry), the authorization and the
+// code exchange, and returns the token.
+func atprotoLogin(t *testing.T, srv *dpoptest.Server, ctx context.Context, cfg *oauth2.Config) *oauth2.Token {
+	t.Helper()
+	v := oauth2.GenerateVerifier()
+	pushed, err := client.PushAuthCodeURL(ctx, cfg, srv.PAREndpoint(), "st", oauth2.S256ChallengeOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := code(t, srv, pushed.URL, "st")
+	tok, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Type() != "DPoP" || tok.Extra("sub") != dpoptest.ATProtoDefaultUser || tok.Extra("scope") != dpoptest.ATProtoScope {
+		t.Fatalf("token_type %s, sub %v, scope %v", tok.Type(), tok.Extra("sub"), tok.Extra("scope"))
+	}
+	return tok
+}
+
+// TestATProtoMetadata: the profile's metadata members.
+func TestATProtoMetadata(t *testing.T) {
+	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto})
+	m := srv.Metadata()
+	if m["require_pushed_authorization_requests"] != true || m["authorization_response_iss_parameter_supported"] != true || m["client_id_metadata_document_supported"] != true {
+		t.Fatalf("%v", m)
+	}
+	algs, _ := m["dpop_signing_alg_values_supported"].([]string)
+	if !strings.Contains(strings.Join(algs, " "), "ES256") {
+		t.Fatalf("algs %v", algs)
+	}
+	if got := fmt.Sprint(m["token_endpoint_auth_methods_supported"]); got != "[none private_key_jwt]" {
+		t.Fatal(got)
+	}
+	if o := srv.Options(); o.Nonces != dpoptest.NoncesBoth || o.User != dpoptest.ATProtoDefaultUser {
+		t.Fatalf("%+v", o)
+	}
+}
+
+// TestATProtoLoopbackClient: the development client without a document:
+// PAR with a proof and nonce, iss in the redirect, sub and scope in the
+// token response, a resource call under RS nonces, a refresh, and a reused
+// refresh token refused.
+func TestATProtoLoopbackClient(t *testing.T) {
+	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto})
+	key := newKey(t)
+	ctx, _ := clientContext(t, key)
+	cfg := atprotoConfig(srv, loopbackClientID)
+	tok := atprotoLogin(t, srv, ctx, cfg)
+	rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), false))
+	if rr.Subject != dpoptest.ATProtoDefaultUser || rr.ClientID != loopbackClientID || rr.JKT != key.Thumbprint() {
+		t.Fatalf("%+v", rr)
+	}
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Hour)
+	if _, err := cfg.TokenSource(ctx, &expired).Token(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cfg.TokenSource(ctx, &expired).Token()
+	if status, code := oauthErr(t, err); status != 400 || code != authserver.CodeInvalidGrant {
+		t.Fatalf("reused refresh token: %d %s", status, code)
+	}
+}
+
+// parForm is a pushed authorization request of clientID.
+func parForm(clientID, scope string) url.Values {
+	return url.Values{
+		"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "scope": {scope},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+	}
+}
+
+func postPAR(t *testing.T, srv *dpoptest.Server, form url.Values, proof string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", srv.PAREndpoint(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	return send(t, req)
+}
+
+// TestATProtoRefusals: what the profile refuses, each with its status and
+// code.
+func TestATProtoRefusals(t *testing.T) {
+	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto})
+	key := newKey(t)
+
+	t.Run("authorization request without PAR", func(t *testing.T) {
+		q := parForm(loopbackClientID, "atproto")
+		resp, body := send(t, mustGet(t, srv.AuthorizationEndpoint()+"?"+q.Encode()))
+		if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeInvalidRequest {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("PAR without a proof", func(t *testing.T) {
+		resp, body := postPAR(t, srv, parForm(loopbackClientID, "atproto"), "")
+		if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeInvalidProof {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("PAR proof without a nonce", func(t *testing.T) {
+		resp, body := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+		if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeUseNonce || resp.Header.Get("DPoP-Nonce") == "" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	for _, tc := range []struct {
+		name, clientID, scope string
+		code                  string
+	}{
+		{"scope beyond the loopback client's", loopbackClientID, "atproto transition:chat.bsky", authserver.CodeInvalidScope},
+		{"loopback client_id with a port", "http://localhost:8080?redirect_uri=" + url.QueryEscape("http://127.0.0.1/callback"), "atproto", authserver.CodeInvalidClient},
+		{"loopback redirect on localhost", "http://localhost?redirect_uri=" + url.QueryEscape("http://localhost/callback"), "atproto", authserver.CodeInvalidClient},
+		{"loopback client_id with a path", "http://localhost/app?redirect_uri=" + url.QueryEscape("http://127.0.0.1/callback"), "atproto", authserver.CodeInvalidClient},
+		{"document on a loopback address (not allowed by default)", "https://127.0.0.1:1/client-metadata.json", "atproto", authserver.CodeInvalidClient},
+		{"http client_id that is not the loopback exception", "http://app.example/client-metadata.json", "atproto", authserver.CodeInvalidClient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Fetch a nonce first, so that the refusal is the profile's.
+			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+			nonce := resp.Header.Get("DPoP-Nonce")
+			resp, body := postPAR(t, srv, parForm(tc.clientID, tc.scope), proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
+			wantStatus := 400
+			if tc.code == authserver.CodeInvalidClient && strings.HasPrefix(tc.clientID, "http://app.") {
+				wantStatus = 401
+			}
+			if resp.StatusCode != wantStatus || jsonError(t, body) != tc.code {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// metadataServer serves client metadata documents over TLS on loopback.
+func metadataServer(t *testing.T, doc func(clientID string) map[string]any) (*httptest.Server, *tls.Config) {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc(srv.URL + r.URL.Path))
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return srv, &tls.Config{RootCAs: pool}
+}
+
+// TestATProtoConfidentialClient: a client ID metadata document with
+// private_key_jwt: PAR and token requests authenticated with a fresh
+// assertion each (nonce retries included), twice, then a refresh.
+func TestATProtoConfidentialClient(t *testing.T) {
+	clientKey, err := client.GenerateClientKey(dpop.ES256, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, tlsConf := metadataServer(t, func(id string) map[string]any {
+		m := map[string]any{
+			"client_id": id, "redirect_uris": []string{"http://127.0.0.1/callback"}, "scope": "atproto",
+			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+			"token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256",
+			"jwks": json.RawMessage(client.JWKS(clientKey)), "dpop_bound_access_tokens": true,
+		}
+		if strings.HasSuffix(id, "/unbound.json") {
+			m["dpop_bound_access_tokens"] = false
+		}
+		return m
+	})
+	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto, ClientIDs: &authserver.ClientIDOptions{AllowLoopback: true, TLSConfig: tlsConf}})
+	id := docs.URL + "/client-metadata.json"
+	for i := range 2 {
+		key := newKey(t)
+		tr := &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
+			Key: clientKey, ClientID: id, Audience: srv.URL(), Endpoints: []string{srv.PAREndpoint(), srv.TokenEndpoint()}, Base: newBaseTransport(t)}}
+		ctx := client.NewContext(t.Context(), tr)
+		cfg := atprotoConfig(srv, id)
+		tok := atprotoLogin(t, srv, ctx, cfg)
+		expired := *tok
+		expired.Expiry = time.Now().Add(-time.Hour)
+		if _, err := cfg.TokenSource(ctx, &expired).Token(); err != nil {
+			t.Fatalf("login %d, refresh: %v", i, err)
+		}
+	}
+
+	t.Run("document without dpop_bound_access_tokens", func(t *testing.T) {
+		key := newKey(t)
+		resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+		nonce := resp.Header.Get("DPoP-Nonce")
+		form := parForm(docs.URL+"/unbound.json", "atproto")
+		resp, body := postPAR(t, srv, form, proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
+		if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidClientMetadata {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+}
