@@ -184,7 +184,6 @@ func (s *Server) ClientAssertion(clientID, audience string) (string, error) {
 	}).Serialize()
 }
 
-
 // authResult is an authenticated client, with the jti of its assertion
 // still to be used up once the request's proof has passed.
 type authResult struct {
