@@ -149,13 +149,22 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 	// The validator and the proof verifier above made every decision, so
 	// go-sdk's own expiry check is relaxed by the largest leeway a
 	// validator may apply.
+	// The handler behind it sees the request's own Authorization field
+	// again.
+	restore := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a, ok := r.Context().Value(acceptedKey{}).(*accepted); ok {
+			r = r.WithContext(r.Context())
+			r.Header = a.header
+		}
+		mcp.ServeHTTP(w, r)
+	})
 	toSDK := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-		ti, ok := ctx.Value(tokenInfoKey{}).(*auth.TokenInfo)
+		a, ok := ctx.Value(acceptedKey{}).(*accepted)
 		if !ok {
 			return nil, auth.ErrInvalidToken
 		}
-		return ti, nil
-	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true, ClockSkew: expirySkew})(mcp)
+		return a.info, nil
+	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true, ClockSkew: expirySkew})(restore)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == mdPath {
@@ -179,7 +188,7 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 		token := r.Header.Get("Authorization")
 		_, token, _ = cutScheme(token)
 		ctx := resource.NewContext(r.Context(), caller)
-		ctx = context.WithValue(ctx, tokenInfoKey{}, TokenInfo(caller))
+		ctx = context.WithValue(ctx, acceptedKey{}, &accepted{info: TokenInfo(caller), header: r.Header})
 		r2 := r.WithContext(ctx)
 		r2.Header = r.Header.Clone()
 		r2.Header.Set("Authorization", "Bearer "+token)
@@ -191,7 +200,15 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 // token through: the token validator has already applied its own leeway.
 const expirySkew = 5 * time.Minute
 
-type tokenInfoKey struct{}
+// accepted is what Protect hands from its authentication step to the
+// handler behind go-sdk's middleware: the caller as a TokenInfo and the
+// request's own header.
+type accepted struct {
+	info   *auth.TokenInfo
+	header http.Header
+}
+
+type acceptedKey struct{}
 
 // MetadataPath returns the path of the RFC 9728 metadata of the MCP
 // endpoint resource: "/.well-known/oauth-protected-resource" followed by

@@ -96,6 +96,10 @@ type protectedMCP struct {
 }
 
 func newProtectedMCP(t *testing.T, withNonces bool) *protectedMCP {
+	return newProtectedMCPWith(t, withNonces, nil)
+}
+
+func newProtectedMCPWith(t *testing.T, withNonces bool, mod func(*mcpdpop.ServerOptions)) *protectedMCP {
 	t.Helper()
 	p := &protectedMCP{issuer: newProbeIssuer(t)}
 	mcpServer := mcp.NewServer(&mcp.Implementation{Name: "probe", Version: "1"}, nil)
@@ -103,7 +107,8 @@ func newProtectedMCP(t *testing.T, withNonces bool) *protectedMCP {
 		c, ok := mcpdpop.CallerFromTokenInfo(req.Extra.TokenInfo)
 		text := "no caller"
 		if ok {
-			text = c.Subject + " " + c.JKT + " " + req.Extra.TokenInfo.UserID
+			scheme, _, _ := strings.Cut(req.Extra.Header.Get("Authorization"), " ")
+			text = c.Subject + " " + c.JKT + " " + req.Extra.TokenInfo.UserID + " " + scheme
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
 	})
@@ -123,12 +128,16 @@ func newProtectedMCP(t *testing.T, withNonces bool) *protectedMCP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err = mcpdpop.Protect(streamable, mcpdpop.ServerOptions{
+	opts := mcpdpop.ServerOptions{
 		Resource:             p.endpoint,
 		AuthorizationServers: []string{probeIssuerID},
 		Tokens:               p.issuer.validator(t, p.endpoint),
 		Verifier:             v,
-	})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	h, err = mcpdpop.Protect(streamable, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +440,7 @@ func TestServerCallerAndSessionBinding(t *testing.T) {
 		t.Fatalf("initialized: %d %s", got.status, got.body)
 	}
 	call := req(k, token, http.MethodPost, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`, init.session)
-	want := "alice " + k.key.Thumbprint() + " alice#" + k.key.Thumbprint()
+	want := "alice " + k.key.Thumbprint() + " alice#" + k.key.Thumbprint() + " DPoP"
 	if call.status != http.StatusOK || !strings.Contains(call.body, want) {
 		t.Fatalf("tools/call: %d %s, want %q", call.status, call.body, want)
 	}
@@ -482,5 +491,35 @@ func TestProtectOptions(t *testing.T) {
 	}
 	if _, err := mcpdpop.Protect(h, mcpdpop.ServerOptions{Resource: "https://mcp.example.com/mcp", AuthorizationServers: []string{"https://as"}, Tokens: v}); err != nil {
 		t.Errorf("default verifier: %v", err)
+	}
+}
+
+// With AllowBearer, an unbound token is accepted under Bearer (the tool
+// sees the Bearer caller, UserID the subject alone), and a DPoP-bound one
+// under Bearer is still refused: 401 invalid_token in the Bearer challenge
+// (RFC 9449 §7.2).
+func TestServerBearerFallback(t *testing.T) {
+	p := newProtectedMCPWith(t, false, func(o *mcpdpop.ServerOptions) { o.AllowBearer = true })
+	unbound := p.issuer.mint(t, p.endpoint, "bob", "")
+	init := p.send(t, http.MethodPost, "Bearer "+unbound, nil, initializeBody, "")
+	if init.status != http.StatusOK || init.session == "" {
+		t.Fatalf("Bearer with an unbound token: %d %q", init.status, init.challenge)
+	}
+	p.send(t, http.MethodPost, "Bearer "+unbound, nil, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, init.session)
+	call := p.send(t, http.MethodPost, "Bearer "+unbound, nil, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`, init.session)
+	if !strings.Contains(call.body, "bob  bob Bearer") {
+		t.Errorf("tools/call: %d %s, want the Bearer caller bob", call.status, call.body)
+	}
+
+	k := newProofKey(t)
+	bound := p.issuer.mint(t, p.endpoint, "alice", k.key.Thumbprint())
+	got := p.send(t, http.MethodPost, "Bearer "+bound, nil, initializeBody, "")
+	if got.status != http.StatusUnauthorized {
+		t.Fatalf("bound token under Bearer: %d", got.status)
+	}
+	cs, err := client.ParseChallenges(got.challenge)
+	if err != nil || len(cs) != 2 || !strings.EqualFold(cs[0].Scheme, "Bearer") || cs[0].Param("error") != dpop.CodeInvalidToken ||
+		!strings.EqualFold(cs[1].Scheme, "DPoP") || cs[1].Param("resource_metadata") == "" {
+		t.Errorf("challenge %q: want Bearer invalid_token, then DPoP with resource_metadata", got.challenge)
 	}
 }
