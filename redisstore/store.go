@@ -96,6 +96,10 @@ type Store struct {
 	// legacy is set once the server has refused SET with both NX and GET
 	// (Redis before 7.0): the store then writes with SET NX alone.
 	legacy atomic.Bool
+
+	co coalescer
+	// uncoalesced sends each check on its own (tests compare both).
+	uncoalesced bool
 }
 
 var _ dpop.ReplayStore = (*Store)(nil)
@@ -230,7 +234,12 @@ func (s *Store) Seen(ctx context.Context, key dpop.ReplayKey, expires time.Time)
 	if s.minReplicas > 0 {
 		return s.seenReplicated(ctx, cmd, check)
 	}
-	err := s.client.Process(ctx, cmd)
+	var err error
+	if s.uncoalesced {
+		err = s.client.Process(ctx, cmd)
+	} else {
+		err = s.co.process(ctx, s.client, s.timeout, cmd)
+	}
 	switch {
 	case err == redis.Nil:
 		// No old value: the key is ours, set by this command.
