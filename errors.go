@@ -149,6 +149,38 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-func reject(sentinel error, desc string) *Error {
-	return &Error{Code: CodeInvalidProof, Description: desc, err: sentinel}
+// refuse is an invalid_dpop_proof [Error] with the evidence of the failed
+// check.
+func refuse(sentinel error, desc, check, expected, got string) *Error {
+	return &Error{Code: CodeInvalidProof, Description: desc, Check: check, Expected: expected, Got: got, err: sentinel}
+}
+
+// maxEvidence is the longest value taken from a request into evidence.
+const maxEvidence = 64
+
+// clip returns a copy of s fit for evidence: a byte outside printable
+// ASCII becomes '?', and a value longer than maxEvidence bytes is cut
+// there and marked with "...". The copy never shares memory with s.
+func clip(s string) string {
+	n := min(len(s), maxEvidence)
+	b := make([]byte, n, n+3)
+	for i := 0; i < n; i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		b[i] = c
+	}
+	if len(s) > maxEvidence {
+		b = append(b, "..."...)
+	}
+	return string(b)
+}
+
+// clipOrAbsent is clip, or "absent" for a value that was not sent.
+func clipOrAbsent(s string, present bool) string {
+	if !present {
+		return "absent"
+	}
+	return clip(s)
 }

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/dpopkit/dpop/internal/syntax"
@@ -28,20 +29,20 @@ func ProofFromHeader(h http.Header) (string, error) {
 	}
 	switch {
 	case count == 0:
-		return "", reject(ErrMissingProof, "missing DPoP proof")
+		return "", refuse(ErrMissingProof, "missing DPoP proof", "header", "one DPoP header field", "none")
 	case count > 1:
-		return "", reject(ErrMultipleProofs, "more than one DPoP header")
+		return "", refuse(ErrMultipleProofs, "more than one DPoP header", "header", "one DPoP header field", strconv.Itoa(count)+" fields")
 	}
 	// Refuse an oversized value before scanning it at all.
 	if len(proof) > MaxProofSizeLimit {
-		return "", reject(ErrProofTooLarge, "DPoP proof too large")
+		return "", refuse(ErrProofTooLarge, "DPoP proof too large", "size", "at most "+strconv.Itoa(MaxProofSizeLimit)+" bytes", strconv.Itoa(len(proof))+" bytes")
 	}
 	proof = strings.Trim(proof, " \t")
 	if strings.IndexByte(proof, ',') >= 0 {
-		return "", reject(ErrMultipleProofs, "more than one DPoP proof in the DPoP header")
+		return "", refuse(ErrMultipleProofs, "more than one DPoP proof in the DPoP header", "header", "one proof", strconv.Itoa(strings.Count(proof, ",")+1)+" comma-separated values")
 	}
 	if proof == "" {
-		return "", reject(ErrMalformed, "empty DPoP header")
+		return "", refuse(ErrMalformed, "empty DPoP header", "header", "a compact JWS", "an empty value")
 	}
 	return proof, nil
 }

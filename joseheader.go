@@ -34,7 +34,7 @@ func (v *Verifier) header(seg string) (*header, error) {
 func (v *Verifier) parseHeader(seg string) (*header, error) {
 	raw, ok := decodeB64([]byte(seg))
 	if !ok {
-		return nil, reject(ErrMalformed, "DPoP proof header is not base64url")
+		return nil, refuse(ErrMalformed, "DPoP proof header is not base64url", "header", "unpadded base64url", "invalid base64url")
 	}
 	var (
 		typ, alg []byte
@@ -78,41 +78,57 @@ func (v *Verifier) parseHeader(seg string) (*header, error) {
 		err = r.end()
 	}
 	if err != nil {
-		return nil, reject(ErrInvalidHeader, "malformed DPoP proof header")
+		return nil, refuse(ErrInvalidHeader, "malformed DPoP proof header", "header", "a JSON object with typ, alg and jwk, each once", "malformed JSON or a repeated or mistyped member")
 	}
 	if !haveTyp || !v.typOK(typ) {
-		return nil, reject(ErrInvalidTyp, "typ must be dpop+jwt")
+		want := "dpop+jwt"
+		if v.mediaTypeTyp {
+			want = "dpop+jwt or application/dpop+jwt, in any case"
+		}
+		return nil, refuse(ErrInvalidTyp, "typ must be dpop+jwt", "typ", want, clipOrAbsent(string(typ), haveTyp))
 	}
 	if !haveAlg {
-		return nil, reject(ErrUnsupportedAlg, "alg is missing")
+		return nil, refuse(ErrUnsupportedAlg, "alg is missing", "alg", v.algList, "absent")
 	}
 	a := Algorithm(alg)
 	if !v.allowed[a] {
-		return nil, reject(ErrUnsupportedAlg, "alg is not allowed")
+		return nil, refuse(ErrUnsupportedAlg, "alg is not allowed", "alg", v.algList, clip(string(alg)))
 	}
 	if critErr {
-		return nil, reject(ErrCrit, "crit is not supported")
+		return nil, refuse(ErrCrit, "crit is not supported", "header", "no crit member", "crit")
 	}
 	if !haveJWK || jwkErr != nil {
-		return nil, reject(ErrMissingJWK, "jwk header parameter is required")
+		got := "absent"
+		if jwkErr != nil {
+			got = "not an object"
+		}
+		return nil, refuse(ErrMissingJWK, "jwk header parameter is required", "jwk", "a public JWK object", got)
 	}
 	if jwk.priv {
-		return nil, reject(ErrPrivateKey, "jwk must not contain private key material")
+		return nil, refuse(ErrPrivateKey, "jwk must not contain private key material", "jwk", "public key members only", "private or symmetric key members (not logged)")
 	}
 	info, _ := a.info()
 	if string(jwk.kty) == "oct" {
-		return nil, reject(ErrInvalidJWK, "jwk is not an asymmetric public key")
+		return nil, refuse(ErrInvalidJWK, "jwk is not an asymmetric public key", "jwk", "kty EC, OKP or RSA", "kty oct")
 	}
 	// alg and kty/crv must agree before the key is decoded, so an RSA
 	// modulus is never parsed for an EC algorithm and so on.
 	if string(jwk.kty) != info.kty || info.crv != "" && string(jwk.crv) != info.crv {
-		return nil, reject(ErrAlgKeyMismatch, "alg does not fit the jwk")
+		return nil, refuse(ErrAlgKeyMismatch, "alg does not fit the jwk", "alg", "a "+describeKeyType(info.kty, info.crv)+" key for "+string(a), describeKeyType(clip(string(jwk.kty)), clip(string(jwk.crv))))
 	}
 	key, err := parsePublic(&jwk)
 	if err != nil {
-		return nil, reject(ErrInvalidJWK, "jwk is not a valid public key")
+		return nil, refuse(ErrInvalidJWK, "jwk is not a valid public key", "jwk", "a valid "+describeKeyType(info.kty, info.crv)+" public key", err.Error())
 	}
 	return &header{alg: a, info: info, key: key}, nil
+}
+
+// describeKeyType names a JWK key type for evidence: "kty EC, crv P-256".
+func describeKeyType(kty, crv string) string {
+	if crv == "" {
+		return "kty " + kty
+	}
+	return "kty " + kty + ", crv " + crv
 }
 
 // equalFoldASCII is [syntax.EqualFoldASCII] on bytes.

@@ -28,6 +28,16 @@ type NonceSource interface {
 	Check(ctx context.Context, nonce string) error
 }
 
+// NonceExplainer is implemented by a [NonceSource] that can say, for the
+// operator's logs, why it refuses a nonce: expired and how long ago,
+// malformed, issued for another scope or under a retired secret. A
+// [Verifier] puts the explanation into the evidence of the refusal
+// ([Error].Got). Explain is called only for a nonce Check refused; its
+// answer never reaches the client.
+type NonceExplainer interface {
+	Explain(nonce string) string
+}
+
 // Layout of an HMAC nonce before base64url encoding.
 const (
 	nonceVersion = 1
@@ -276,6 +286,51 @@ func (s *HMACNonceSource) IssuedAt(nonce string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, step*s.step), true
+}
+
+// Explain says why Check refuses nonce, for the operator's logs: it is
+// malformed; issued in the future; expired (with its age and the window);
+// or not issued by this source, that is for another scope or under a
+// secret this source no longer holds (the MAC cannot tell which). It
+// returns "valid" for a nonce Check accepts. It implements
+// [NonceExplainer].
+func (s *HMACNonceSource) Explain(nonce string) string {
+	step, err := s.decode(nonce)
+	if err != nil {
+		return "malformed: not a nonce of this kind of source"
+	}
+	if _, err := s.verify(nonce); err == nil {
+		return "valid"
+	}
+	current := s.currentStep()
+	issued := time.Unix(0, step*s.step)
+	switch {
+	case step > current:
+		return "issued in the future: step starting " + issued.UTC().Format(time.RFC3339) + ", clocks differ between servers?"
+	case step != current && step != current-1:
+		age := s.now().Sub(issued).Truncate(time.Second)
+		return "expired: issued " + age.String() + " ago, accepted for " + (2 * time.Duration(s.step)).String() + " at most"
+	}
+	return "not issued by this source: another scope, or a secret it no longer holds"
+}
+
+// decode checks the structure of nonce and returns its step.
+func (s *HMACNonceSource) decode(nonce string) (int64, error) {
+	if len(nonce) != nonceLen {
+		return 0, errNonceMalformed
+	}
+	var enc [nonceLen]byte
+	copy(enc[:], nonce)
+	var raw [nonceRawLen]byte
+	// Decode ignores CR and LF even in strict mode; a nonce holding one
+	// decodes to fewer bytes (or fails), which the length test catches.
+	if n, err := nonceEncoding.Decode(raw[:], enc[:]); err != nil || n != nonceRawLen {
+		return 0, errNonceMalformed
+	}
+	if raw[0] != nonceVersion {
+		return 0, errNonceMalformed
+	}
+	return int64(binary.BigEndian.Uint64(raw[1:9])), nil
 }
 
 // verify checks nonce and returns the step it was issued in. The cheap

@@ -9,6 +9,7 @@ import (
 	"crypto/sha512"
 	"errors"
 	"io"
+	"strconv"
 	"unsafe"
 )
 
@@ -21,11 +22,11 @@ import (
 func verifySignature(h *header, signingInput, sigSeg string) error {
 	var buf [MaxRSABits / 8]byte
 	if len(sigSeg) > b64.EncodedLen(len(buf)) {
-		return reject(ErrInvalidSignature, "DPoP proof signature is invalid")
+		return refuse(ErrInvalidSignature, "DPoP proof signature is invalid", "signature", expectedSignature(h), strconv.Itoa(len(sigSeg))+" base64url characters, too long")
 	}
 	n, err := b64.Decode(buf[:], unsafe.Slice(unsafe.StringData(sigSeg), len(sigSeg)))
 	if err != nil {
-		return reject(ErrMalformed, "DPoP proof signature is not base64url")
+		return refuse(ErrMalformed, "DPoP proof signature is not base64url", "signature", "unpadded base64url", "invalid base64url")
 	}
 	sig := buf[:n]
 	msg := unsafe.Slice(unsafe.StringData(signingInput), len(signingInput))
@@ -53,9 +54,19 @@ func verifySignature(h *header, signingInput, sigSeg string) error {
 		}
 	}
 	if !ok {
-		return reject(ErrInvalidSignature, "DPoP proof signature is invalid")
+		return refuse(ErrInvalidSignature, "DPoP proof signature is invalid", "signature", expectedSignature(h), "a signature of "+strconv.Itoa(len(sig))+" bytes that does not verify")
 	}
 	return nil
+}
+
+// expectedSignature describes the signature a header calls for, for
+// evidence.
+func expectedSignature(h *header) string {
+	bits := 0
+	if h.key.rsa != nil {
+		bits = h.key.rsa.N.BitLen()
+	}
+	return "a " + strconv.Itoa(h.info.signatureSize(bits)) + "-byte " + string(h.alg) + " signature by key " + h.key.jkt
 }
 
 func digest(h crypto.Hash, msg, dst []byte) []byte {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -91,6 +92,7 @@ type Verifier struct {
 	stripHTUQuery bool
 	mediaTypeTyp  bool
 	cache         *headerCache
+	algList       string // the allow-list, for evidence
 }
 
 // NewVerifier returns a verifier configured by opts.
@@ -122,6 +124,11 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 			v.algs = append(v.algs, a)
 		}
 	}
+	names := make([]string, len(v.algs))
+	for i, a := range v.algs {
+		names[i] = string(a)
+	}
+	v.algList = "one of " + strings.Join(names, ", ")
 	if v.maxAge == 0 {
 		v.maxAge = DefaultMaxAge
 	}
@@ -210,14 +217,14 @@ type Proof struct {
 func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proof, error) {
 	// 1. Size and shape, before any decoding.
 	if proof == "" {
-		return nil, reject(ErrMissingProof, "missing DPoP proof")
+		return nil, refuse(ErrMissingProof, "missing DPoP proof", "header", "a DPoP proof", "none")
 	}
 	if len(proof) > v.maxSize {
-		return nil, reject(ErrProofTooLarge, "DPoP proof too large")
+		return nil, refuse(ErrProofTooLarge, "DPoP proof too large", "size", "at most "+strconv.Itoa(v.maxSize)+" bytes", strconv.Itoa(len(proof))+" bytes")
 	}
 	d1, d2, ok := splitCompact(proof)
 	if !ok {
-		return nil, reject(ErrMalformed, "DPoP proof is not a compact JWS")
+		return nil, refuse(ErrMalformed, "DPoP proof is not a compact JWS", "jws", "three non-empty segments separated by two dots, no CR or LF", describeCompact(proof))
 	}
 	hdrSeg, claimsSeg, sigSeg := proof[:d1], proof[d1+1:d2], proof[d2+1:]
 
@@ -231,7 +238,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	claimsJSON := make([]byte, b64.DecodedLen(len(claimsSeg)))
 	n, err := b64.Decode(claimsJSON, unsafe.Slice(unsafe.StringData(claimsSeg), len(claimsSeg)))
 	if err != nil {
-		return nil, reject(ErrMalformed, "DPoP proof payload is not base64url")
+		return nil, refuse(ErrMalformed, "DPoP proof payload is not base64url", "claims", "unpadded base64url", "invalid base64url")
 	}
 	claimsJSON = claimsJSON[:n]
 	var c claims
@@ -246,7 +253,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 
 	// 5. The request: htm, htu, iat, ath, binding.
 	if c.htm != req.Method {
-		return nil, reject(ErrHTMMismatch, "htm does not match the request method")
+		return nil, refuse(ErrHTMMismatch, "htm does not match the request method", "htm", clip(req.Method), clip(c.htm))
 	}
 	if err := v.checkHTU(c.htu, req.URL); err != nil {
 		return nil, err
@@ -254,25 +261,25 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	now := v.now()
 	iat := c.iatTime()
 	if iat.After(now.Add(v.leeway)) {
-		return nil, reject(ErrIATInFuture, "iat is in the future")
+		return nil, refuse(ErrIATInFuture, "iat is in the future", "iat", v.window(now), describeIAT(iat, now))
 	}
 	if iat.Before(now.Add(-v.maxAge - v.leeway)) {
-		return nil, reject(ErrIATTooOld, "DPoP proof is too old")
+		return nil, refuse(ErrIATTooOld, "DPoP proof is too old", "iat", v.window(now), describeIAT(iat, now))
 	}
 	if req.AccessToken != "" {
-		if c.ath == "" {
-			return nil, reject(ErrMissingClaim, "ath claim is required with an access token")
-		}
 		var sum [sha256.Size]byte
 		var enc [43]byte
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(req.AccessToken), len(req.AccessToken)))
 		base64.RawURLEncoding.Encode(enc[:], sum[:])
+		if c.ath == "" {
+			return nil, refuse(ErrMissingClaim, "ath claim is required with an access token", "ath", string(enc[:]), "absent")
+		}
 		if len(c.ath) != len(enc) || subtle.ConstantTimeCompare([]byte(c.ath), enc[:]) != 1 {
-			return nil, reject(ErrATHMismatch, "ath does not match the access token")
+			return nil, refuse(ErrATHMismatch, "ath does not match the access token", "ath", string(enc[:]), clip(c.ath))
 		}
 	}
 	if req.BoundKey != "" && req.BoundKey != hdr.key.jkt {
-		return nil, &Error{Code: CodeInvalidToken, Description: "Invalid DPoP key binding", err: ErrKeyMismatch}
+		return nil, &Error{Code: CodeInvalidToken, Description: "Invalid DPoP key binding", Check: "jkt", Expected: clip(req.BoundKey), Got: hdr.key.jkt, err: ErrKeyMismatch}
 	}
 
 	// 6. Nonce.
@@ -287,10 +294,10 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	expires := iat.Add(v.maxAge + v.leeway + time.Second)
 	seen, err := v.replay.Seen(ctx, replayKey(hdr.key.jkt, c.jti), expires)
 	if err != nil {
-		return nil, &Error{Code: CodeTemporarilyUnavailable, Description: "DPoP replay check unavailable", err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+		return nil, &Error{Code: CodeTemporarilyUnavailable, Description: "DPoP replay check unavailable", Check: "replay", Expected: "an answer from the replay store", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
 	}
 	if seen {
-		return nil, reject(ErrReplay, "DPoP proof was already used")
+		return nil, refuse(ErrReplay, "DPoP proof was already used", "replay", "a jti not used before with key "+hdr.key.jkt, "jti "+clip(c.jti)+" already used")
 	}
 
 	// The claim strings alias claimsJSON, which is never written again.
@@ -330,52 +337,99 @@ func splitCompact(proof string) (d1, d2 int, ok bool) {
 	return d1, d1 + 1 + i, true
 }
 
+// checkHTU compares htu with the request URI, both normalised (RFC 9449
+// §4.3 check 9). The evidence shows both as compared, without a query.
 func (v *Verifier) checkHTU(claim, requestURL string) error {
-	if strings.ContainsAny(claim, "?#") {
-		if !v.stripHTUQuery {
-			return reject(ErrHTUMismatch, "htu must not contain a query or fragment")
-		}
+	want, wantErr := NormalizeURL(requestURL)
+	if wantErr != nil {
+		want = "an absolute http or https URI, not " + clip(requestURL)
+	}
+	if i := strings.IndexAny(claim, "?#"); i >= 0 && !v.stripHTUQuery {
+		return refuse(ErrHTUMismatch, "htu must not contain a query or fragment", "htu", want, clip(claim[:i])+" with a query or fragment")
 	}
 	got, err := NormalizeURL(claim)
 	if err != nil {
-		return reject(ErrHTUMismatch, "htu is not a valid http or https URI")
+		return refuse(ErrHTUMismatch, "htu is not a valid http or https URI", "htu", want, clip(claim))
 	}
-	want, err := NormalizeURL(requestURL)
-	if err != nil {
-		return reject(ErrHTUMismatch, "the request URI is not absolute")
+	if wantErr != nil {
+		return refuse(ErrHTUMismatch, "the request URI is not absolute", "htu", want, got)
 	}
 	if got != want {
-		return reject(ErrHTUMismatch, "htu does not match the request URI")
+		return refuse(ErrHTUMismatch, "htu does not match the request URI", "htu", want, got)
 	}
 	return nil
 }
 
+// checkNonce checks the nonce claim against the exact nonce of the request,
+// if any, and the verifier's nonce source, if any (RFC 9449 §8, §9, §4.3
+// check 10). The evidence says why a nonce was refused when the source can
+// tell ([NonceExplainer]).
 func (v *Verifier) checkNonce(ctx context.Context, nonce, expected string) error {
 	if expected != "" && nonce != expected {
 		if nonce == "" {
-			return &Error{Code: CodeUseNonce, Description: "nonce is required", Nonce: expected, err: ErrNonceRequired}
+			return &Error{Code: CodeUseNonce, Description: "nonce is required", Nonce: expected, Check: "nonce", Expected: clip(expected), Got: "absent", err: ErrNonceRequired}
 		}
-		return &Error{Code: CodeUseNonce, Description: "nonce is not valid", Nonce: expected, err: ErrNonceInvalid}
+		return &Error{Code: CodeUseNonce, Description: "nonce is not valid", Nonce: expected, Check: "nonce", Expected: clip(expected), Got: clip(nonce), err: ErrNonceInvalid}
 	}
 	if v.nonces == nil {
 		return nil
 	}
-	sentinel, desc := ErrNonceRequired, "nonce is required"
+	sentinel, desc, got := ErrNonceRequired, "nonce is required", "absent"
 	if nonce != "" {
 		err := v.nonces.Check(ctx, nonce)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, ErrNonceInvalid) {
-			return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce check unavailable", err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+			return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce check unavailable", Check: "nonce", Expected: "an answer from the nonce source", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
 		}
 		sentinel, desc = ErrNonceInvalid, "nonce is not valid"
+		why := strings.TrimPrefix(err.Error(), ErrNonceInvalid.Error()+": ")
+		if x, ok := v.nonces.(NonceExplainer); ok {
+			why = x.Explain(nonce)
+		}
+		got = clip(nonce) + " (" + why + ")"
 	}
 	fresh, err := v.nonces.Nonce(ctx)
 	if err != nil {
-		return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce source unavailable", err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+		return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce source unavailable", Check: "nonce", Expected: "an answer from the nonce source", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
 	}
-	return &Error{Code: CodeUseNonce, Description: desc, Nonce: fresh, err: sentinel}
+	return &Error{Code: CodeUseNonce, Description: desc, Nonce: fresh, Check: "nonce", Expected: "a nonce this server issued and still accepts", Got: got, err: sentinel}
+}
+
+// window describes the iat window at now, for evidence.
+func (v *Verifier) window(now time.Time) string {
+	return "within [now-" + seconds(v.maxAge+v.leeway) + ", now+" + seconds(v.leeway) + "] of " + now.UTC().Format(time.RFC3339)
+}
+
+// describeIAT gives iat as a time and relative to now, for evidence.
+func describeIAT(iat, now time.Time) string {
+	d := now.Sub(iat)
+	rel := seconds(d) + " before now"
+	if d < 0 {
+		rel = seconds(-d) + " after now"
+	}
+	return iat.UTC().Format(time.RFC3339) + " (" + rel + ")"
+}
+
+// seconds formats d as whole seconds ("70s"), or as time.Duration does
+// when it has a fraction.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
+// describeCompact tells what is wrong with the shape of a compact JWS.
+func describeCompact(proof string) string {
+	switch {
+	case strings.ContainsAny(proof, "\r\n"):
+		return "a value with CR or LF"
+	case strings.Count(proof, ".") != 2:
+		return strconv.Itoa(strings.Count(proof, ".")+1) + " segments"
+	}
+	return "an empty segment"
 }
 
 // replayKey is SHA-256 over the thumbprint, a separator and the jti, so the

@@ -142,6 +142,7 @@ func TestRefusalEvidence(t *testing.T) {
 				return err
 			},
 			status: 503, code: dpop.CodeTemporarilyUnavailable, sentinel: dpop.ErrStoreUnavailable, endpoint: "token", clientID: "spa", level: "WARN",
+			check: "replay", expected: "an answer from the replay store", got: "store down",
 		},
 	}
 	for _, tc := range cases {
