@@ -5,6 +5,7 @@ package main
 // once.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,17 +35,31 @@ type callbackServer struct {
 }
 
 // startCallback listens on 127.0.0.1 on a free port.
-func startCallback() (*callbackServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startCallback() (*callbackServer, error) { return startCallbackAt("") }
+
+// startCallbackAt listens for the loopback redirect URI uri, or on a free
+// port of 127.0.0.1 with the path /callback when uri is "".
+func startCallbackAt(uri string) (*callbackServer, error) {
+	addr, path := "127.0.0.1:0", callbackPath
+	if uri != "" {
+		var err error
+		if addr, path, err = loopbackRedirect(uri); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for the redirect: %w", err)
 	}
 	c := &callbackServer{
-		redirectURI: "http://" + ln.Addr().String() + callbackPath,
+		redirectURI: uri,
 		results:     make(chan callbackResult, 1),
 	}
+	if uri == "" {
+		c.redirectURI = "http://" + ln.Addr().String() + path
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+callbackPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		res := callbackResult{code: q.Get("code"), state: q.Get("state"), err: q.Get("error"), description: q.Get("error_description"), query: q}
 		select {
@@ -147,4 +162,62 @@ func followRedirects(ctx context.Context, hc *http.Client, authURL string, cb *c
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// loopbackRedirect checks a loopback redirect URI (RFC 8252 §7.3:
+// http, a loopback IP literal or localhost, a port) and returns the
+// address to listen on and the path.
+func loopbackRedirect(uri string) (addr, path string, err error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("%s is not a loopback redirect URI http://127.0.0.1:PORT/PATH (RFC 8252 §7.3)", quote(uri))
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", "", fmt.Errorf("%s does not name a loopback address: the tool can only receive redirects on this machine", quote(uri))
+	}
+	path = u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return net.JoinHostPort(host, u.Port()), path, nil
+}
+
+// resourceTransport adds the resource parameter (RFC 8707 §2) to every
+// token request that lacks it, refreshes included, which x/oauth2 cannot
+// send.
+type resourceTransport struct {
+	base          http.RoundTripper
+	resource      string
+	tokenEndpoint string
+}
+
+func (t *resourceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := *req.URL
+	u.RawQuery = ""
+	if req.Method != http.MethodPost || req.Body == nil || u.String() != t.tokenEndpoint ||
+		mediaType(req.Header) != "application/x-www-form-urlencoded" {
+		return t.base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxLogBody))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("adding the resource parameter: %w", err)
+	}
+	if vals.Get("resource") == "" {
+		vals.Set("resource", t.resource)
+	}
+	enc := []byte(vals.Encode())
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(bytes.NewReader(enc))
+	r.ContentLength = int64(len(enc))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(enc)), nil }
+	return t.base.RoundTrip(r)
 }

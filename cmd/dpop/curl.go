@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -40,8 +41,12 @@ standard error, with the proof decoded and the response header fields.
 application/x-www-form-urlencoded unless -H sets one); -d @FILE sends the
 file, -d @- standard input.
 
-The exit status is 0 whatever the HTTP status, like curl; with -f it is 1 for
-a status of 400 or more. It is 1 when the request cannot be sent.`,
+A status outside 2xx is reported on standard error with the error and
+error_description of the server's challenge (or JSON body), and the exit
+status is 1; with -f the body is not written and the exit status is 22, as
+with curl -f. A token refused as invalid_token means the session is no
+longer valid: the message says how to get a new one. The exit status is 1
+when the request cannot be sent.`,
 	examples: `  dpop token http://127.0.0.1:8080 -client-id public-client -no-browser -session s.json
   dpop curl -session s.json http://127.0.0.1:41235/resource
   DPOP_SESSION=s.json dpop curl -v -X POST -H 'Content-Type: application/json' \
@@ -90,7 +95,8 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	data := fs.String("d", "", "request body `DATA`; @FILE reads a file, @- standard input")
 	verbose := fs.Bool("v", false, "show the exchanges on standard error")
 	include := fs.Bool("i", false, "write the status line and response header fields to standard output")
-	failOnError := fs.Bool("f", false, "exit 1 when the HTTP status is 400 or more")
+	failOnError := fs.Bool("f", false, "fail silently on a status outside 2xx: no body, exit status 22 (as curl -f)")
+	caFile := fs.String("ca-file", "", "PEM `file` of the CA certificates to trust (a private CA), besides the system's")
 	timeout := fs.Duration("timeout", time.Minute, "time limit for the whole call")
 	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
 	if !ok {
@@ -137,7 +143,11 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 
-	s, sc, err := loadSession(*sessionFile)
+	transport, err := baseTransport(*caFile)
+	if err != nil {
+		return failf(stderr, u.name, "-ca-file: %v", err)
+	}
+	s, sc, err := loadSession(*sessionFile, stderr, u.name)
 	if err != nil {
 		return failf(stderr, u.name, "reading the session: %v", err)
 	}
@@ -152,13 +162,16 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	nonces := &client.MemoryNonceCache{}
 	nonces.Load(s.Nonces)
-	logRT := &logTransport{observe: func(x *exchange) { printExchange(log, "", x) }}
+	logRT := &logTransport{base: transport, observe: func(x *exchange) { printExchange(log, "", x) }}
 	var base http.RoundTripper = logRT
 	if sc != nil && len(sc.ClientKey) > 0 {
 		endpoints := []string{sc.TokenEndpoint, sc.PAREndpoint}
 		if base, err = newAssertionTransport(logRT, sc.ClientID, sc.TokenEndpoint, endpoints, sc.ClientKey); err != nil {
 			return failf(stderr, u.name, "session %s: %v", *sessionFile, err)
 		}
+	}
+	if sc != nil && sc.Resource != "" {
+		base = &resourceTransport{base: base, resource: sc.Resource, tokenEndpoint: sc.TokenEndpoint}
 	}
 	tr := &client.Transport{Key: s.Key, Base: base, Nonces: nonces}
 	pctx := client.NewContext(ctx, tr)
@@ -242,15 +255,97 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return failf(stderr, u.name, "writing the response: %v", err)
 		}
 	}
-	if _, err := io.Copy(stdout, resp.Body); err != nil {
-		return failf(stderr, u.name, "reading the response: %v", err)
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var respBody []byte
+	if !ok2xx {
+		// Kept for the error of a JSON body.
+		respBody, _ = io.ReadAll(io.LimitReader(resp.Body, maxLogBody))
+	}
+	if ok2xx || !*failOnError {
+		if err := copyBody(stdout, io.MultiReader(bytes.NewReader(respBody), resp.Body), resp.Header); err != nil {
+			return failf(stderr, u.name, "reading the response: %v", err)
+		}
 	}
 	if code := saveBack(); code != exitOK {
 		return code
 	}
-	if *failOnError && resp.StatusCode >= 400 {
-		fmt.Fprintf(stderr, "dpop curl: the server answered %s\n", resp.Status)
-		return exitFail
+	if ok2xx {
+		return exitOK
 	}
-	return exitOK
+	reportStatus(stderr, resp, respBody, *sessionFile, sc)
+	if *failOnError {
+		return exitHTTP
+	}
+	return exitFail
+}
+
+// exitHTTP is the exit status of curl -f for a status outside 2xx.
+const exitHTTP = 22
+
+// copyBody writes a response body to w, ending a text body with a newline
+// so that the shell prompt starts on a line of its own.
+func copyBody(w io.Writer, body io.Reader, h http.Header) error {
+	var last [1]byte
+	tw := &lastByteWriter{w: w, last: last[:]}
+	n, err := io.Copy(tw, body)
+	if err != nil {
+		return err
+	}
+	mt := mediaType(h)
+	text := strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == ""
+	if n > 0 && text && last[0] != '\n' {
+		_, err = io.WriteString(w, "\n")
+	}
+	return err
+}
+
+// lastByteWriter remembers the last byte written through it.
+type lastByteWriter struct {
+	w    io.Writer
+	last []byte
+}
+
+func (l *lastByteWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.last[0] = p[n-1]
+	}
+	return n, err
+}
+
+// reportStatus explains a response outside 2xx on stderr: the status, the
+// OAuth error of the challenge or of the JSON body, and what to do when
+// the session's token is no longer accepted.
+func reportStatus(stderr io.Writer, resp *http.Response, body []byte, sessionFile string, sc *sessionClient) {
+	code, desc := "", ""
+	for _, c := range client.ChallengesFromHeader(resp.Header) {
+		if e := c.Param("error"); e != "" {
+			code, desc = e, c.Param("error_description")
+			break
+		}
+	}
+	if code == "" {
+		var j struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(body, &j) == nil {
+			code, desc = j.Error, j.Description
+		}
+	}
+	msg := "dpop curl: the server answered " + resp.Status
+	if code != "" {
+		msg += ": " + code
+		if desc != "" {
+			msg += ": " + desc
+		}
+	}
+	fmt.Fprintln(stderr, msg)
+	if code == dpop.CodeInvalidToken {
+		how := "dpop token ISSUER -client-id ID -session " + sessionFile
+		if sc != nil && sc.Issuer != "" {
+			how = fmt.Sprintf("dpop token %s -client-id %s -session %s", sc.Issuer, sc.ClientID, sessionFile)
+		}
+		fmt.Fprintf(stderr, "dpop curl: the session %s is no longer valid (its token was refused); get a new one:\n  %s\n", sessionFile, how)
+	}
 }

@@ -62,6 +62,7 @@ var commands = []command{
 	{"token", "get a DPoP-bound access token from an authorization server", runToken},
 	{"login", "log in to an AT Protocol (Bluesky) account and save the session", runLogin},
 	{"curl", "call a resource with a saved session's DPoP-bound token", runCurl},
+	{"version", "print the version of the tool and of Go", runVersion},
 }
 
 func main() {

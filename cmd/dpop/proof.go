@@ -12,7 +12,8 @@ var proofUsage = usage{
 	name:     "proof",
 	synopsis: "dpop proof -key FILE|- -method M -url U [-nonce N] [-access-token T] [-iat UNIX]",
 	about: `Create a DPoP proof for one HTTP request and print it followed by a
-newline. The key is a private JWK (as printed by "dpop keygen") read from
+newline. The key is a private JWK (as printed by "dpop keygen") or a PEM
+private key (PKCS #8, SEC 1 or PKCS #1) read from
 FILE, or from standard input with "-key -"; it signs with the JWK's "alg".
 The htu claim is the URL normalised, without its query and fragment. Every
 request needs a proof of its own: jti is fresh randomness each time.
@@ -54,11 +55,7 @@ func runProof(_ context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return usageError(stderr, u, "-access-token is not a token68 value (RFC 9110 §11.2)")
 	}
 
-	jwk, err := readInput(*keyFile, stdin)
-	if err != nil {
-		return failf(stderr, u.name, "%s", err)
-	}
-	key, err := dpop.ParseKey(jwk)
+	key, err := readKey(*keyFile, stdin, stderr, u.name)
 	if err != nil {
 		return failf(stderr, u.name, "reading the key: %s", err)
 	}

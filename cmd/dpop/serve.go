@@ -27,8 +27,9 @@ and the registered clients and their secrets are public.
 
 At start, one JSON line goes to standard output with the issuer URL, the
 resource URL and the registered clients (ids, secrets, authentication
-methods, redirect URIs; the private_key_jwt client's private JWK), so that
-another program can read it:
+methods, redirect URIs), so that another program can read it. Private keys
+stay off the terminal: -clients FILE writes the clients with the
+private_key_jwt client's private JWK to FILE (mode 0600).
 
   {"issuer":"http://127.0.0.1:8080","resource":"http://127.0.0.1:41235/resource",
    "resource_url":"http://127.0.0.1:41235","clients":[{"client_id":"public-client",...}]}
@@ -39,7 +40,9 @@ server handles is logged on standard error (-quiet turns that off).`,
 	examples: `  dpop serve
   dpop serve -addr 127.0.0.1:9000 -nonces as -allow-bearer
   dpop serve -opaque -algs ES256,EdDSA -access-token-ttl 30s
-  dpop serve > serve.json & sleep 1; jq -r .issuer serve.json`,
+  dpop serve > serve.json & sleep 1; jq -r .issuer serve.json
+  dpop serve -clients clients.json &
+  jq '.[] | select(.client_id == "jwt-client") | .private_jwk' clients.json > client.jwk`,
 }
 
 // nonceModes maps the values of -nonces to dpoptest modes.
@@ -80,6 +83,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	refreshTTL := fs.Duration("refresh-token-ttl", 24*time.Hour, "lifetime of refresh tokens")
 	user := fs.String("user", "alice", "the `subject` approved at the authorization endpoint")
 	quiet := fs.Bool("quiet", false, "do not log requests")
+	clientsFile := fs.String("clients", "", "write the registered clients with their credentials, private JWKs included, to `file` (mode 0600)")
 	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
 	if !ok {
 		return code
@@ -121,6 +125,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer srv.Close()
 
+	var withKeys []serveClient
 	info := serveInfo{Issuer: srv.URL(), Resource: srv.ResourceEndpoint(), ResourceURL: srv.ResourceURL(), Nonces: *nonces}
 	for _, c := range srv.Clients() {
 		sc := serveClient{
@@ -130,12 +135,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if sc.RedirectURIs == nil {
 			sc.RedirectURIs = []string{}
 		}
+		info.Clients = append(info.Clients, sc)
 		if c.Key != nil {
 			if jwk, err := c.Key.MarshalPrivateJWK(); err == nil {
 				sc.PrivateJWK = jwk
 			}
 		}
-		info.Clients = append(info.Clients, sc)
+		withKeys = append(withKeys, sc)
+	}
+	if *clientsFile != "" {
+		if err := writeSecretJSON(*clientsFile, withKeys); err != nil {
+			return failf(stderr, u.name, "writing the clients: %v", err)
+		}
 	}
 	line, err := json.Marshal(info)
 	if err != nil {

@@ -40,8 +40,30 @@ func (l *lockedBuffer) String() string {
 
 // served is a "dpop serve" running in process.
 type served struct {
-	info serveInfo
-	log  *lockedBuffer
+	info        serveInfo
+	log         *lockedBuffer
+	clientsFile string // written by -clients
+}
+
+// clients reads the clients file serve wrote, checking its mode.
+func (s *served) clients(t *testing.T) []serveClient {
+	t.Helper()
+	fi, err := os.Stat(s.clientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("clients file mode %v, want 0600", fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(s.clientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []serveClient
+	if err := json.Unmarshal(data, &cs); err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 // startServe runs "dpop serve args..." in a goroutine until the test ends,
@@ -50,10 +72,10 @@ func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &served{log: &lockedBuffer{}}
+	s := &served{log: &lockedBuffer{}, clientsFile: filepath.Join(t.TempDir(), "clients.json")}
 	done := make(chan int, 1)
 	go func() {
-		code := runServe(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), nil, pw, s.log)
+		code := runServe(ctx, append([]string{"-addr", "127.0.0.1:0", "-clients", s.clientsFile}, args...), nil, pw, s.log)
 		pw.Close()
 		done <- code
 	}()
@@ -108,7 +130,7 @@ func readSession(t *testing.T, path string) (*client.Session, *sessionClient) {
 	if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("session file mode %v, want 0600", perm)
 	}
-	s, c, err := loadSession(path)
+	s, c, err := loadSession(path, io.Discard, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +155,11 @@ func TestServeDescription(t *testing.T) {
 	if c := ids["confidential-client"]; c.ClientSecret != "confidential-secret" {
 		t.Errorf("confidential-client secret %q", c.ClientSecret)
 	}
-	if c := ids["jwt-client"]; len(c.PrivateJWK) == 0 {
-		t.Error("jwt-client has no private_jwk")
+	if c := ids["jwt-client"]; len(c.PrivateJWK) != 0 {
+		t.Error("the description on standard output shows a private JWK")
 	}
 	// serve logs each request.
-	mustRun(t, exitOK, "", "token", info.Issuer, "-client-id", "public-client", "-no-browser", "-silent")
+	mustRun(t, exitOK, "", "token", info.Issuer, "-client-id", "public-client", "-no-browser", "-silent", "-session", filepath.Join(t.TempDir(), "s.json"))
 	for _, want := range []string{"as GET /.well-known/oauth-authorization-server -> 200", "as POST /token -> 400 error=use_dpop_nonce", "as POST /token -> 200"} {
 		if !strings.Contains(srv.log.String(), want) {
 			t.Errorf("the request log lacks %q:\n%s", want, srv.log)
@@ -192,11 +214,15 @@ func TestServeTokenCurl(t *testing.T) {
 		}
 	}
 
-	// -f: exit 1 on an HTTP error, 0 without it.
+	// A status outside 2xx: the body, the status on stderr, exit 1; with
+	// -f no body and exit 22, as curl -f.
 	missing := srv.info.ResourceURL + "/no-such-path"
-	mustRun(t, exitOK, "", "curl", "-session", session, missing)
-	r = mustRun(t, exitFail, "", "curl", "-f", "-session", session, missing)
-	if !strings.Contains(r.stderr, "the server answered") {
+	r = mustRun(t, exitFail, "", "curl", "-session", session, missing)
+	if r.stdout != "404 page not found\n" || r.stderr != "dpop curl: the server answered 404 Not Found\n" {
+		t.Errorf("curl 404: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	r = mustRun(t, exitHTTP, "", "curl", "-f", "-session", session, missing)
+	if r.stdout != "" || !strings.Contains(r.stderr, "the server answered 404") {
 		t.Errorf("curl -f stderr = %q", r.stderr)
 	}
 
@@ -233,13 +259,13 @@ func TestServeTokenCurl(t *testing.T) {
 	// credentials, then the code flow with PAR and a refresh that takes the
 	// client key from the session.
 	var clientJWK string
-	for _, c := range srv.info.Clients {
+	for _, c := range srv.clients(t) {
 		if c.ClientID == "jwt-client" {
 			clientJWK = string(c.PrivateJWK)
 		}
 	}
 	clientKey := writeFile(t, "client.jwk", clientJWK)
-	r = mustRun(t, exitOK, "", "token", iss, "-client-id", "jwt-client", "-client-key", clientKey, "-grant", "client_credentials")
+	r = mustRun(t, exitOK, "", "token", iss, "-client-id", "jwt-client", "-client-key", clientKey, "-grant", "client_credentials", "-key", key)
 	if tokenJSON(t, r.stdout).TokenType != "DPoP" || !strings.Contains(r.stderr, "client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
 		t.Errorf("jwt-client client_credentials:\n%s\n%s", r.stdout, r.stderr)
 	}
@@ -252,11 +278,11 @@ func TestServeTokenCurl(t *testing.T) {
 	}
 
 	// Failures: a wrong secret, an unknown client.
-	r = mustRun(t, exitFail, "", "token", iss, "-client-id", "confidential-client", "-client-secret", "wrong", "-grant", "client_credentials", "-silent")
+	r = mustRun(t, exitFail, "", "token", iss, "-client-id", "confidential-client", "-client-secret", "wrong", "-grant", "client_credentials", "-silent", "-key", key)
 	if !strings.Contains(r.stderr, "invalid_client") || r.stdout != "" {
 		t.Errorf("wrong secret: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
-	r = mustRun(t, exitFail, "", "token", iss, "-client-id", "nobody", "-no-browser", "-silent")
+	r = mustRun(t, exitFail, "", "token", iss, "-client-id", "nobody", "-no-browser", "-silent", "-key", key)
 	if !strings.Contains(r.stderr, "did not redirect back") {
 		t.Errorf("unknown client: %q", r.stderr)
 	}
@@ -308,7 +334,10 @@ func TestToolUsageErrors(t *testing.T) {
 		{"token refresh without session", []string{"token", iss, "-client-id", "x", "-grant", "refresh_token"}},
 		{"token refresh with key", []string{"token", iss, "-client-id", "x", "-grant", "refresh_token", "-session", "s", "-key", "k"}},
 		{"token par with client_credentials", []string{"token", iss, "-client-id", "x", "-client-secret", "s", "-grant", "client_credentials", "-par"}},
-		{"token relative resource", []string{"token", iss, "-client-id", "x", "-resource", "/api"}},
+		{"token relative resource", []string{"token", iss, "-client-id", "x", "-resource", "/api", "-key", "k"}},
+		{"token key thrown away", []string{"token", iss, "-client-id", "x"}},
+		{"token bad redirect uri", []string{"token", iss, "-client-id", "x", "-key", "k", "-redirect-uri", "http://example.com:8/cb"}},
+		{"token redirect uri and port", []string{"token", iss, "-client-id", "x", "-key", "k", "-redirect-uri", "http://127.0.0.1:8/cb", "-callback-port", "9"}},
 		{"curl no url", []string{"curl", "-session", "s.json"}},
 		{"curl no session", []string{"curl", "http://127.0.0.1:1/"}},
 		{"curl two urls", []string{"curl", "-session", "s.json", "http://127.0.0.1:1/", "http://127.0.0.1:2/"}},
@@ -330,7 +359,7 @@ func TestToolUsageErrors(t *testing.T) {
 }
 
 func TestTokenUnreachableIssuer(t *testing.T) {
-	r := mustRun(t, exitFail, "", "token", "http://127.0.0.1:1", "-client-id", "x", "-no-browser", "-silent")
+	r := mustRun(t, exitFail, "", "token", "http://127.0.0.1:1", "-client-id", "x", "-no-browser", "-silent", "-session", filepath.Join(t.TempDir(), "s.json"))
 	if !strings.Contains(r.stderr, "dpop token: discovery") {
 		t.Errorf("stderr = %q", r.stderr)
 	}
@@ -439,7 +468,7 @@ func TestTokenBrowser(t *testing.T) {
 		}()
 		return nil
 	}
-	r := mustRun(t, exitOK, "", "token", srv.info.Issuer, "-client-id", "public-client", "-silent")
+	r := mustRun(t, exitOK, "", "token", srv.info.Issuer, "-client-id", "public-client", "-silent", "-session", filepath.Join(t.TempDir(), "s.json"))
 	if tokenJSON(t, r.stdout).TokenType != "DPoP" {
 		t.Errorf("token: %s", r.stdout)
 	}
@@ -453,7 +482,7 @@ func TestTokenBrowser(t *testing.T) {
 
 	// A browser that never comes back: the grant times out.
 	browse = func(string) error { return errors.New("no display") }
-	r = mustRun(t, exitFail, "", "token", srv.info.Issuer, "-client-id", "public-client", "-timeout", "300ms")
+	r = mustRun(t, exitFail, "", "token", srv.info.Issuer, "-client-id", "public-client", "-timeout", "300ms", "-session", filepath.Join(t.TempDir(), "s.json"))
 	if !strings.Contains(r.stderr, "could not open a browser") || !strings.Contains(r.stderr, "waiting for the redirect") {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}

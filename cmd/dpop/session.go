@@ -23,6 +23,7 @@ type sessionClient struct {
 	ClientID      string          `json:"client_id"`
 	ClientSecret  string          `json:"client_secret,omitempty"`
 	ClientKey     json.RawMessage `json:"client_private_jwk,omitempty"` // private_key_jwt
+	Resource      string          `json:"resource,omitempty"`           // RFC 8707, sent with every grant
 	// ATProto is the account a session of "dpop login" belongs to.
 	ATProto *atprotoAccount `json:"atproto,omitempty"`
 }
@@ -57,31 +58,21 @@ func saveSession(path string, s *client.Session, c *sessionClient) error {
 	if data, err = json.MarshalIndent(m, "", "  "); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".dpop-session-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return writeSecret(path, append(data, '\n'))
 }
 
 // loadSession reads a session written by saveSession. The sessionClient is
 // nil when the file has none (a session saved by another program).
-func loadSession(path string) (*client.Session, *sessionClient, error) {
+func loadSession(path string, stderr io.Writer, cmd string) (*client.Session, *sessionClient, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		warnSecretReadable(stderr, cmd, path, data, st)
+	}
+	if k := keyfile.Detect(data); k != keyfile.Session {
+		return nil, nil, fmt.Errorf("%s: this is %s; a session file written by dpop token -session is expected", path, k)
 	}
 	s, err := client.LoadSession(data, nil)
 	if err != nil {
@@ -114,4 +105,36 @@ func warnSecretReadable(stderr io.Writer, name, path string, data []byte, st os.
 		fmt.Fprintf(stderr, "dpop %s: warning: %s is readable by other users (mode %04o); it holds a private key: chmod 600 %s\n",
 			name, path, st.Mode().Perm(), path)
 	}
+}
+
+// writeSecretJSON writes v as indented JSON to path with mode 0600,
+// replacing the file atomically.
+func writeSecretJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeSecret(path, append(data, '\n'))
+}
+
+// writeSecret writes data to path with mode 0600, replacing the file
+// atomically.
+func writeSecret(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".dpop-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

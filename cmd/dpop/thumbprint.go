@@ -4,13 +4,14 @@ import (
 	"context"
 	"io"
 
-	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/cmd/dpop/internal/keyfile"
 )
 
 var thumbprintUsage = usage{
 	name:     "thumbprint",
 	synopsis: "dpop thumbprint [-key FILE|-]",
-	about: `Print the RFC 7638 SHA-256 thumbprint of a public or private JWK: the
+	about: `Print the RFC 7638 SHA-256 thumbprint of a public or private JWK (or of
+a PEM key or certificate): the
 value of cnf.jkt in a DPoP-bound access token and of the dpop_jkt
 authorization request parameter. The JWK is read from FILE, or from
 standard input when -key is "-" or not given; it may be at most 64 KiB and
@@ -37,7 +38,7 @@ func runThumbprint(_ context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return failf(stderr, u.name, "%s", err)
 	}
-	jkt, err := dpop.Thumbprint(jwk)
+	jkt, err := keyfile.Thumbprint(jwk)
 	if err != nil {
 		return failf(stderr, u.name, "%s", err)
 	}

@@ -61,13 +61,13 @@ the client id and secret (or client key) and THE PRIVATE KEY in FILE, with
 mode 0600. "dpop curl -session FILE" uses it and refreshes the token with
 the same key; "-grant refresh_token" refreshes it here. Keep the file as
 secret as a password.`,
-	examples: `  dpop serve > serve.json &    # the issuer, the resource and the clients
+	examples: `  dpop serve -clients clients.json > serve.json &    # clients.json: the private JWKs
   dpop token http://127.0.0.1:8080 -client-id public-client -no-browser -session s.json
   dpop token http://127.0.0.1:8080 -client-id public-client -par -scope "read write" -session s.json
   dpop token http://127.0.0.1:8080 -client-id confidential-client \
-      -client-secret confidential-secret -grant client_credentials -silent | jq -r .access_token
+      -client-secret confidential-secret -grant client_credentials -key key.jwk -silent | jq -r .access_token
   dpop token http://127.0.0.1:8080 -client-id public-client -grant refresh_token -session s.json
-  jq '.clients[] | select(.client_id == "jwt-client") | .private_jwk' serve.json > client.jwk
+  jq '.[] | select(.client_id == "jwt-client") | .private_jwk' clients.json > client.jwk
   dpop token http://127.0.0.1:8080 -client-id jwt-client -client-key client.jwk -grant client_credentials`,
 }
 
@@ -88,6 +88,8 @@ type tokenFlags struct {
 	clientKeyFile          string
 	grant, scope, resource string
 	keyFile, sessionFile   string
+	redirectURI, caFile    string
+	callbackPort           int
 	par, noBrowser, silent bool
 	allowBearer            bool
 	timeout                time.Duration
@@ -105,8 +107,11 @@ func parseTokenFlags(args []string, stdout, stderr io.Writer) (f *tokenFlags, co
 	fs.StringVar(&f.grant, "grant", "authorization_code", "`grant type`: authorization_code, client_credentials or refresh_token")
 	fs.BoolVar(&f.par, "par", false, "push the authorization request first (RFC 9126)")
 	fs.StringVar(&f.scope, "scope", "", "space-separated `scopes` to request")
-	fs.StringVar(&f.resource, "resource", "", "resource indicator `URI` (RFC 8707), for authorization_code and client_credentials")
-	fs.StringVar(&f.keyFile, "key", "", "private JWK `file` to sign proofs with (default: a new key)")
+	fs.StringVar(&f.resource, "resource", "", "resource indicator `URI` (RFC 8707), sent with every grant, refreshes included")
+	fs.StringVar(&f.keyFile, "key", "", "private key `file` to sign proofs with, a JWK or PEM (default: a new key, saved in -session)")
+	fs.StringVar(&f.redirectURI, "redirect-uri", "", "loopback redirect `URI` to listen on, as registered: http://127.0.0.1:PORT/PATH (default: a free port, /callback)")
+	fs.IntVar(&f.callbackPort, "callback-port", 0, "`port` of the redirect URI http://127.0.0.1:PORT/callback (default: a free port)")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM `file` of the CA certificates to trust (a private CA), besides the system's")
 	fs.StringVar(&f.sessionFile, "session", os.Getenv("DPOP_SESSION"), "`file` to save the session to (contains the private key; default $DPOP_SESSION)")
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "follow the authorization redirects without a browser (servers that approve at once)")
 	fs.BoolVar(&f.silent, "silent", false, "print only the token JSON")
@@ -136,6 +141,21 @@ func (f *tokenFlags) check(positional []string) string {
 		return "-timeout must be positive"
 	case f.clientSecret != "" && f.clientKeyFile != "":
 		return "-client-secret and -client-key are two ways to authenticate the client: give one"
+	case f.sessionFile == "" && f.keyFile == "":
+		return "a DPoP-bound token is useless without its key, which this run would make and throw away: " +
+			"give -session FILE (saves the token and the key, mode 0600) or -key FILE (a key you keep, e.g. from dpop keygen -o FILE)"
+	case f.redirectURI != "" && f.callbackPort != 0:
+		return "-redirect-uri and -callback-port both set the redirect URI: give one"
+	case f.callbackPort < 0 || f.callbackPort > 65535:
+		return "-callback-port must be a port number"
+	}
+	if f.callbackPort != 0 {
+		f.redirectURI = fmt.Sprintf("http://127.0.0.1:%d%s", f.callbackPort, callbackPath)
+	}
+	if f.redirectURI != "" {
+		if _, _, err := loopbackRedirect(f.redirectURI); err != nil {
+			return "-redirect-uri: " + err.Error()
+		}
 	}
 	f.issuer = positional[0]
 	if iu, err := url.Parse(f.issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
@@ -157,8 +177,8 @@ func (f *tokenFlags) check(positional []string) string {
 	default:
 		return fmt.Sprintf("-grant must be authorization_code, client_credentials or refresh_token, not %s", quote(f.grant))
 	}
-	if f.grant != "authorization_code" && (f.par || f.noBrowser) {
-		return "-par and -no-browser are for -grant authorization_code"
+	if f.grant != "authorization_code" && (f.par || f.noBrowser || f.redirectURI != "") {
+		return "-par, -no-browser, -redirect-uri and -callback-port are for -grant authorization_code"
 	}
 	if f.resource != "" {
 		if ru, err := url.Parse(f.resource); err != nil || !ru.IsAbs() || ru.Fragment != "" {
@@ -201,7 +221,11 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if !f.silent {
 		t.log = &syncWriter{w: stderr}
 	}
-	t.logRT = &logTransport{observe: func(x *exchange) { printExchange(t.log, "", x) }}
+	base, err := baseTransport(f.caFile)
+	if err != nil {
+		return failf(stderr, u.name, "-ca-file: %v", err)
+	}
+	t.logRT = &logTransport{base: base, observe: func(x *exchange) { printExchange(t.log, "", x) }}
 	t.plain = &http.Client{Transport: t.logRT, Timeout: 30 * time.Second}
 
 	tok, err := t.run(ctx)
@@ -226,6 +250,9 @@ func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
 	t.note("discovery: %s", t.issuer)
 	meta, err := client.Discover(context.WithValue(ctx, oauth2.HTTPClient, t.plain), t.issuer)
 	if err != nil {
+		if trimmed := strings.TrimRight(t.issuer, "/"); trimmed != t.issuer {
+			return nil, fmt.Errorf("discovery: %w\n(hint: the issuer ends with a slash; an issuer identifier is compared exactly (RFC 8414 §3.3) and rarely has one: try %s)", err, trimmed)
+		}
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	if meta.TokenEndpoint == "" {
@@ -242,6 +269,9 @@ func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
 			return nil, err
 		}
 	}
+	if t.resource != "" {
+		base = &resourceTransport{base: base, resource: t.resource, tokenEndpoint: meta.TokenEndpoint}
+	}
 	tr := &client.Transport{Key: t.key, Base: base, Nonces: t.nonces}
 	pctx := client.NewContext(context.WithValue(ctx, oauth2.HTTPClient, t.plain), tr)
 	tok, err := t.grantToken(ctx, pctx)
@@ -256,16 +286,18 @@ func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
 // obtained for.
 func (t *tokenRun) loadCredentials() error {
 	if t.clientKeyFile != "" {
-		jwk, err := readInput(t.clientKeyFile, t.stdin)
+		k, err := readKey(t.clientKeyFile, t.stdin, t.stderr, tokenUsage.name)
 		if err != nil {
-			return err
+			return fmt.Errorf("-client-key: %w", err)
 		}
-		t.clientJWK = jwk
+		if t.clientJWK, err = k.MarshalPrivateJWK(); err != nil {
+			return fmt.Errorf("-client-key: %w", err)
+		}
 	}
 	if t.grant != "refresh_token" {
 		return nil
 	}
-	s, sc, err := loadSession(t.sessionFile)
+	s, sc, err := loadSession(t.sessionFile, t.stderr, tokenUsage.name)
 	if err != nil {
 		return fmt.Errorf("reading the session: %w", err)
 	}
@@ -277,6 +309,9 @@ func (t *tokenRun) loadCredentials() error {
 	if sc != nil && sc.ClientID == t.clientID && t.clientSecret == "" && t.clientKeyFile == "" {
 		// The client authenticates as it did when the session was saved.
 		t.clientSecret, t.clientJWK = sc.ClientSecret, sc.ClientKey
+	}
+	if sc != nil && t.resource == "" {
+		t.resource = sc.Resource
 	}
 	return nil
 }
@@ -291,13 +326,11 @@ func (t *tokenRun) chooseKey() error {
 	case t.old != nil:
 		t.key = t.old.Key
 	case t.keyFile != "":
-		jwk, err := readInput(t.keyFile, t.stdin)
+		k, err := readKey(t.keyFile, t.stdin, t.stderr, tokenUsage.name)
 		if err != nil {
-			return err
+			return fmt.Errorf("-key %s: %w", t.keyFile, err)
 		}
-		if t.key, err = dpop.ParseKey(jwk); err != nil {
-			return fmt.Errorf("reading the key: %w", err)
-		}
+		t.key = k
 	default:
 		alg, err := client.ChooseAlgorithm(t.meta.Algorithms())
 		if err != nil {
@@ -335,7 +368,7 @@ func (t *tokenRun) grantToken(ctx, pctx context.Context) (*oauth2.Token, error) 
 	}
 	switch t.grant {
 	case "authorization_code":
-		return authorizationCode(ctx, pctx, t.plain, meta, cfg, t.key, t.par, t.noBrowser, resourceOpts, t.note, t.stderr)
+		return authorizationCode(ctx, pctx, t.plain, meta, cfg, t.key, t.par, t.noBrowser, t.redirectURI, resourceOpts, t.note, t.stderr)
 	case "client_credentials":
 		t.note("client_credentials grant at %s", meta.TokenEndpoint)
 		cc := &clientcredentials.Config{
@@ -360,7 +393,7 @@ func (t *tokenRun) save(tok *oauth2.Token) error {
 	s := &client.Session{Token: tok, Key: t.key, Nonces: t.nonces.Snapshot()}
 	c := &sessionClient{
 		Issuer: t.issuer, TokenEndpoint: t.meta.TokenEndpoint, PAREndpoint: t.meta.PushedAuthorizationRequestEndpoint,
-		ClientID: t.clientID, ClientSecret: t.clientSecret, ClientKey: t.clientJWK,
+		ClientID: t.clientID, ClientSecret: t.clientSecret, ClientKey: t.clientJWK, Resource: t.resource,
 	}
 	return saveSession(t.sessionFile, s, c)
 }
@@ -389,12 +422,12 @@ func printToken(stdout, stderr io.Writer, tok *oauth2.Token, key *dpop.Key) int 
 // authorizationCode runs the authorization code grant with PKCE and
 // dpop_jkt, pushed with PAR when asked or required.
 func authorizationCode(ctx, pctx context.Context, plain *http.Client, meta *client.Metadata, cfg *oauth2.Config, key *dpop.Key,
-	par, noBrowser bool, extra []oauth2.AuthCodeOption, note func(string, ...any), stderr io.Writer,
+	par, noBrowser bool, redirectURI string, extra []oauth2.AuthCodeOption, note func(string, ...any), stderr io.Writer,
 ) (*oauth2.Token, error) {
 	if meta.AuthorizationEndpoint == "" {
 		return nil, errors.New("the metadata has no authorization_endpoint")
 	}
-	cb, err := startCallback()
+	cb, err := startCallbackAt(redirectURI)
 	if err != nil {
 		return nil, err
 	}
