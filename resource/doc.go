@@ -11,6 +11,15 @@
 // for use_dpop_nonce, a DPoP-Nonce header, §9). Handlers read the caller
 // with [CallerFromContext].
 //
+// [Middleware.Wrap] is built on two exported steps that an adapter for
+// another router or framework uses directly: [Middleware.Authenticate]
+// runs every check and returns the [Caller] or an *[Error] (the HTTP
+// status, the WWW-Authenticate challenge, and the [dpop.Error] with the
+// OAuth code, the nonce and the evidence), and [WriteError] writes that
+// error on an http.ResponseWriter. With Options.Logger each refusal is
+// logged with its evidence: the check that failed and the values it
+// compared, never a whole token or a secret.
+//
 // Token validators:
 //   - [JWTValidator]: JWT access tokens (RFC 9068 §4) with the issuer's
 //     JWKS, fetched over HTTPS, cached and refreshed on an unknown kid at
@@ -31,12 +40,18 @@
 //   - No credentials (no Authorization field, or one with a scheme this
 //     resource does not accept): 401 with every challenge and no error
 //     parameter (RFC 6750 §3.1, RFC 9449 §7.2).
-//   - Two Authorization fields, or a token in the header and in the query:
-//     400 invalid_request in every challenge (RFC 9449 Figure 19).
+//   - Two Authorization fields, or a token in the header and in the query
+//     (its name percent-encoded or not) or in a form body: 400
+//     invalid_request in every challenge (RFC 6750 §3.1, RFC 9449 Figure
+//     19). The form body (RFC 6750 §2.2) is looked at only once the
+//     credentials passed, and only its first [MaxFormPeek] bytes, which
+//     are put back for the handler.
 //   - A malformed Authorization value (no token, not a token68): 400
 //     invalid_request in the challenge of the scheme named.
 //   - A token the validator refuses: 401 invalid_token in the challenge of
-//     the scheme used; the description never repeats the request.
+//     the scheme used; the description never repeats the request. A JWT is
+//     refused on or after exp (RFC 7519 §4.1.4) and before nbf, each moved
+//     by the leeway, and when a segment is not canonical base64url.
 //   - A DPoP-bound token under Bearer: 401 Bearer invalid_token (§7.2).
 //   - A token that is not DPoP-bound under DPoP: 401 DPoP invalid_token,
 //     since the key binding of RFC 9449 §6 cannot be checked.
