@@ -1,9 +1,9 @@
 package pdstest
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dpopkit/dpop/client"
@@ -21,29 +21,29 @@ func LoopbackClient(redirectURI string) string {
 
 // ServeClientMetadata serves the metadata document of a confidential web
 // client (draft-ietf-oauth-client-id-metadata-document, AT Protocol
-// profile) that authenticates with private_key_jwt signed by key, at
-// https://<host>:<port>/client-metadata.json (see [Server.ServeTLS]), and
-// returns its client_id and its redirect URI (on the same origin; nothing
-// listens there: the tests take the redirect from [Server.SignIn]).
+// profile), made by [client.NewClientMetadata], that authenticates with
+// private_key_jwt signed by key, at https://<host>:<port>/client-metadata.json
+// (see [Server.ServeTLS]), and returns its client_id and its redirect URI
+// (on the same origin; nothing listens there: the tests take the redirect
+// from [Server.SignIn]).
 func (s *Server) ServeClientMetadata(t testing.TB, host string, key *client.ClientKey) (clientID, redirectURI string) {
 	t.Helper()
+	var doc atomic.Pointer[client.ClientMetadata] // made once the port is known
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /client-metadata.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"client_id":                       clientID,
-			"client_name":                     "dpop pdstest",
-			"application_type":                "web",
-			"grant_types":                     []string{"authorization_code", "refresh_token"},
-			"response_types":                  []string{"code"},
-			"redirect_uris":                   []string{redirectURI},
-			"scope":                           Scope,
-			"token_endpoint_auth_method":      "private_key_jwt",
-			"token_endpoint_auth_signing_alg": string(key.Algorithm()),
-			"jwks":                            json.RawMessage(client.JWKS(key)),
-			"dpop_bound_access_tokens":        true,
-		})
+	mux.HandleFunc("/client-metadata.json", func(w http.ResponseWriter, r *http.Request) {
+		if d := doc.Load(); d != nil {
+			d.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
 	})
 	base := s.ServeTLS(t, host, mux)
-	return base + "/client-metadata.json", base + "/callback"
+	clientID, redirectURI = base+"/client-metadata.json", base+"/callback"
+	d := client.NewClientMetadata(clientID, []string{redirectURI}, Scope, key)
+	d.ClientName = "dpop pdstest"
+	if err := d.Validate(); err != nil {
+		t.Fatalf("pdstest: client metadata document: %v", err)
+	}
+	doc.Store(d)
+	return clientID, redirectURI
 }

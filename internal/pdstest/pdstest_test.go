@@ -258,6 +258,59 @@ func TestReferencePDS(t *testing.T) {
 		}
 	})
 
+	t.Run("PLCStandIn", func(t *testing.T) {
+		get := func(path string) (int, []byte) {
+			resp, err := http.Get(s.PLC + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			return resp.StatusCode, body
+		}
+		status, body := get("/" + acct.DID)
+		var doc struct {
+			ID          string   `json:"id"`
+			AlsoKnownAs []string `json:"alsoKnownAs"`
+			Service     []struct {
+				ID, Type, ServiceEndpoint string
+			} `json:"service"`
+		}
+		if status != http.StatusOK || json.Unmarshal(body, &doc) != nil {
+			t.Fatalf("DID document: HTTP %d %s", status, body)
+		}
+		if doc.ID != acct.DID || !slices.Contains(doc.AlsoKnownAs, "at://"+acct.Handle) ||
+			len(doc.Service) != 1 || doc.Service[0].ID != "#atproto_pds" || doc.Service[0].ServiceEndpoint != s.URL {
+			t.Errorf("DID document %s", body)
+		}
+		if status, _ := get("/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"); status != http.StatusNotFound {
+			t.Errorf("unknown DID: HTTP %d, want 404", status)
+		}
+		// An operation that does not follow the log (here: the genesis
+		// operation sent again, its prev missing) is refused.
+		status, ops := get("/" + acct.DID + "/log")
+		var log []json.RawMessage
+		if status != http.StatusOK || json.Unmarshal(ops, &log) != nil || len(log) == 0 {
+			t.Fatalf("operation log: HTTP %d %s", status, ops)
+		}
+		resp, err := http.Post(s.PLC+"/"+acct.DID, "application/json", strings.NewReader(string(log[0])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a replayed genesis operation: HTTP %d, want 400", resp.StatusCode)
+		}
+		resp, err = http.Post(s.PLC+"/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "application/json", strings.NewReader(string(log[0])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a genesis operation for another DID: HTTP %d, want 400", resp.StatusCode)
+		}
+	})
+
 	t.Run("PARWithoutProofAccepted", func(t *testing.T) {
 		// The reference server accepts a pushed authorization request
 		// without a DPoP proof; our client must not rely on the server
