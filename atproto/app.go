@@ -331,7 +331,7 @@ func (a *App) Callback(ctx context.Context, req *Request, query url.Values) (*Se
 // DPoP, sub the session's DID (set from it when d has none yet), scope
 // with atproto.
 func (a *App) acceptToken(_ context.Context, d *SessionData, tok *oauth2.Token, op string) error {
-	checked, err := client.CheckToken(tok, false)
+	checked, err := client.CheckToken(tok, client.RequireDPoP)
 	if err != nil {
 		return newErr(ErrProfile, op, "token_type DPoP", quoteShort(tok.TokenType), err)
 	}

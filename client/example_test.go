@@ -55,14 +55,14 @@ func Example_authorizationCodeWithPAR() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if tok, err = client.CheckToken(tok, false); err != nil {
+	if tok, err = client.CheckToken(tok, client.RequireDPoP); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("token type:", tok.Type())
 
 	// Requests to the resource server carry the token and a proof with ath;
 	// refreshes go through the same transport.
-	hc := client.NewClient(ctx, cfg.TokenSource(ctx, tok), false)
+	hc := client.NewClient(ctx, cfg.TokenSource(ctx, tok), client.RequireDPoP)
 	resp, err := hc.Get(as.URL + "/resource/profile")
 	if err != nil {
 		log.Fatal(err)
@@ -92,7 +92,7 @@ func Example_clientCredentials() {
 		ClientSecret: "secret",
 		TokenURL:     as.URL + "/token",
 	}
-	hc := client.NewClient(ctx, cc.TokenSource(ctx), false)
+	hc := client.NewClient(ctx, cc.TokenSource(ctx), client.RequireDPoP)
 	resp, err := hc.Get(as.URL + "/resource/report")
 	if err != nil {
 		log.Fatal(err)
@@ -128,7 +128,7 @@ func Example_restoreSession() {
 	}
 
 	// After the restart.
-	s, err = client.LoadSession(saved, nil)
+	s, err = client.LoadSession(context.Background(), saved, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func Example_restoreSession() {
 	restored.Load(s.Nonces)
 	ctx = client.NewContext(context.Background(), &client.Transport{Key: s.Key, Nonces: restored})
 	s.Token.Expiry = time.Now().Add(-time.Minute) // force a refresh
-	ts := client.TokenSource(cfg.TokenSource(ctx, s.Token), false)
+	ts := client.TokenSource(cfg.TokenSource(ctx, s.Token), client.RequireDPoP)
 	fresh, err := ts.Token()
 	if err != nil {
 		log.Fatal(err)

@@ -43,15 +43,27 @@ func contextClient(ctx context.Context) *http.Client {
 	return http.DefaultClient
 }
 
+// TokenBinding says which token types a client accepts from an
+// authorization server (RFC 9449 §5).
+type TokenBinding int
+
+const (
+	// RequireDPoP accepts only DPoP-bound tokens: the RFC 9449 §5 case of
+	// an application that depends on DPoP. It is the zero value.
+	RequireDPoP TokenBinding = iota
+	// AllowBearer also accepts a Bearer token, when the server chose not
+	// to bind the token and the application can live with that.
+	AllowBearer
+)
+
 // CheckToken checks the token_type of a token response (RFC 9449 §5): DPoP,
-// compared without regard to case, is accepted; Bearer only when
-// allowBearer is set (the server chose not to bind the token, and the
-// application can live with that); anything else is refused. The
+// compared without regard to case, is accepted; Bearer only with
+// [AllowBearer]; anything else is refused. The
 // returned copy has its TokenType spelt "DPoP" or "Bearer", so that
 // x/oauth2's Transport sends "Authorization: DPoP <token>" (which
 // [Transport] signs with ath) or "Authorization: Bearer <token>" (which
 // Transport leaves unsigned).
-func CheckToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
+func CheckToken(tok *oauth2.Token, binding TokenBinding) (*oauth2.Token, error) {
 	if tok == nil {
 		return nil, errors.New("dpop/client: nil token")
 	}
@@ -59,7 +71,7 @@ func CheckToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 	switch {
 	case strings.EqualFold(tok.TokenType, "DPoP"):
 		typ = "DPoP"
-	case strings.EqualFold(tok.TokenType, "Bearer") && allowBearer:
+	case strings.EqualFold(tok.TokenType, "Bearer") && binding == AllowBearer:
 		typ = "Bearer"
 	case strings.EqualFold(tok.TokenType, "Bearer"):
 		return nil, fmt.Errorf("%w: token_type is Bearer and the Bearer fallback is not allowed", ErrNotDPoPBound)
@@ -78,13 +90,13 @@ func CheckToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 // TokenSource wraps src so that every token it returns, the first one and
 // every refreshed one, passes [CheckToken]. Pass the result to
 // [oauth2.NewClient] (or use [NewClient]) to send DPoP requests.
-func TokenSource(src oauth2.TokenSource, allowBearer bool) oauth2.TokenSource {
-	return &checkedSource{src: src, allowBearer: allowBearer}
+func TokenSource(src oauth2.TokenSource, binding TokenBinding) oauth2.TokenSource {
+	return &checkedSource{src: src, binding: binding}
 }
 
 type checkedSource struct {
-	src         oauth2.TokenSource
-	allowBearer bool
+	src     oauth2.TokenSource
+	binding TokenBinding
 }
 
 func (s *checkedSource) Token() (*oauth2.Token, error) {
@@ -92,13 +104,13 @@ func (s *checkedSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return CheckToken(tok, s.allowBearer)
+	return CheckToken(tok, s.binding)
 }
 
 // NewClient is like [oauth2.NewClient] with the token type checked: it
 // returns a client that adds the tokens of src (checked by [TokenSource])
 // to each request and sends it through the client found in ctx (see
 // [NewContext]), which adds the proof.
-func NewClient(ctx context.Context, src oauth2.TokenSource, allowBearer bool) *http.Client {
-	return oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, TokenSource(src, allowBearer)))
+func NewClient(ctx context.Context, src oauth2.TokenSource, binding TokenBinding) *http.Client {
+	return oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, TokenSource(src, binding)))
 }

@@ -75,7 +75,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err = CheckToken(tok, false)
+	tok, err = CheckToken(tok, RequireDPoP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	rs.mu.Lock()
 	rs.access[tok.AccessToken] = k.Thumbprint()
 	rs.mu.Unlock()
-	hc := NewClient(ctx, cfg.TokenSource(ctx, tok), false)
+	hc := NewClient(ctx, cfg.TokenSource(ctx, tok), RequireDPoP)
 	for range 2 {
 		if st, body, _ := do(t, hc, "GET", rs.URL()+"/resource/me", "", ""); st != 200 {
 			t.Fatalf("resource: %d %s", st, body)
@@ -110,7 +110,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	// transport, with the same key (the refresh token is bound to it).
 	expired := *tok
 	expired.Expiry = time.Now().Add(-time.Hour)
-	ts := TokenSource(cfg.TokenSource(ctx, &expired), false)
+	ts := TokenSource(cfg.TokenSource(ctx, &expired), RequireDPoP)
 	tok2, err := ts.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatalf("style %d: %v", style, err)
 		}
-		tok, err := CheckToken(raw, false)
+		tok, err := CheckToken(raw, RequireDPoP)
 		if err != nil {
 			t.Fatalf("style %d: %v", style, err)
 		}
@@ -166,15 +166,15 @@ func TestOAuth2BearerFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CheckToken(raw, false); !errors.Is(err, ErrNotDPoPBound) {
+	if _, err := CheckToken(raw, RequireDPoP); !errors.Is(err, ErrNotDPoPBound) {
 		t.Fatalf("Bearer accepted without opt-in: %v", err)
 	}
-	hc := NewClient(ctx, cc.TokenSource(ctx), false)
+	hc := NewClient(ctx, cc.TokenSource(ctx), RequireDPoP)
 	if _, err := hc.Get(as.URL() + "/resource/x"); !errors.Is(err, ErrNotDPoPBound) {
 		t.Fatalf("client without opt-in: %v", err)
 	}
 
-	hc = NewClient(ctx, cc.TokenSource(ctx), true)
+	hc = NewClient(ctx, cc.TokenSource(ctx), AllowBearer)
 	st, body, _ := do(t, hc, "GET", as.URL()+"/resource/x", "", "")
 	if st != 200 {
 		t.Fatalf("Bearer fallback: %d %s", st, body)
@@ -189,18 +189,18 @@ func TestOAuth2BearerFallback(t *testing.T) {
 func TestCheckToken(t *testing.T) {
 	for _, tc := range []struct {
 		typ         string
-		allowBearer bool
+		allowBearer TokenBinding
 		want        string // "" = error
 	}{
-		{"DPoP", false, "DPoP"},
-		{"dpop", false, "DPoP"},
-		{"DPOP", true, "DPoP"},
-		{"Bearer", false, ""},
-		{"bearer", true, "Bearer"},
-		{"", false, ""},
-		{"", true, ""},
-		{"MAC", true, ""},
-		{"N_A", false, ""},
+		{"DPoP", RequireDPoP, "DPoP"},
+		{"dpop", RequireDPoP, "DPoP"},
+		{"DPOP", AllowBearer, "DPoP"},
+		{"Bearer", RequireDPoP, ""},
+		{"bearer", AllowBearer, "Bearer"},
+		{"", RequireDPoP, ""},
+		{"", AllowBearer, ""},
+		{"MAC", AllowBearer, ""},
+		{"N_A", RequireDPoP, ""},
 	} {
 		in := &oauth2.Token{AccessToken: "a", TokenType: tc.typ}
 		out, err := CheckToken(in, tc.allowBearer)
@@ -217,7 +217,7 @@ func TestCheckToken(t *testing.T) {
 		}
 	}
 	raw := (&oauth2.Token{AccessToken: "a", TokenType: "dpop"}).WithExtra(map[string]any{"scope": "read"})
-	out, err := CheckToken(raw, false)
+	out, err := CheckToken(raw, RequireDPoP)
 	if err != nil || out.Extra("scope") != "read" {
 		t.Errorf("extra lost: %v %v", out, err)
 	}

@@ -161,7 +161,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok.Expiry = time.Now().Add(-time.Minute)
-			fresh, err := TokenSource(cfg.TokenSource(ctx, tok), false).Token()
+			fresh, err := TokenSource(cfg.TokenSource(ctx, tok), RequireDPoP).Token()
 			if err != nil {
 				t.Fatal(err)
 			}

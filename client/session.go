@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,8 +42,9 @@ type SaveOptions struct {
 	IncludeNonces bool
 }
 
-// KeyResolver returns the key a saved session refers to by ref.
-type KeyResolver func(ref string) (*dpop.Key, error)
+// KeyResolver returns the key a saved session refers to by ref. It may
+// block (a KMS or HSM lookup) and should honour ctx.
+type KeyResolver func(ctx context.Context, ref string) (*dpop.Key, error)
 
 type savedSession struct {
 	Version int               `json:"version"`
@@ -101,7 +103,7 @@ func (s *Session) Save(opts SaveOptions) ([]byte, error) {
 // in data is parsed; otherwise resolve is called with the saved KeyRef
 // (resolve may be nil when every session holds its key). The key must have
 // the thumbprint the session was saved with.
-func LoadSession(data []byte, resolve KeyResolver) (*Session, error) {
+func LoadSession(ctx context.Context, data []byte, resolve KeyResolver) (*Session, error) {
 	var in savedSession
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, fmt.Errorf("dpop/client: malformed session: %w", err)
@@ -118,7 +120,7 @@ func LoadSession(data []byte, resolve KeyResolver) (*Session, error) {
 	case len(in.JWK) > 0:
 		key, err = dpop.ParseKey(in.JWK)
 	case in.KeyRef != "" && resolve != nil:
-		key, err = resolve(in.KeyRef)
+		key, err = resolve(ctx, in.KeyRef)
 		if err == nil && key == nil {
 			err = errors.New("resolver returned no key")
 		}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -33,7 +34,7 @@ func TestSessionExportedKey(t *testing.T) {
 	if err := json.Unmarshal(data, &raw); err != nil || raw["private_jwk"] == nil || raw["jkt"] != k.Thumbprint() {
 		t.Fatalf("saved %s", data)
 	}
-	got, err := LoadSession(data, nil)
+	got, err := LoadSession(context.Background(), data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,24 +66,24 @@ func TestSessionKeyByReference(t *testing.T) {
 	if strings.Contains(string(data), `"d"`) || strings.Contains(string(data), "private_jwk") || strings.Contains(string(data), "nonces") {
 		t.Fatalf("saved %s", data)
 	}
-	resolve := func(ref string) (*dpop.Key, error) {
+	resolve := func(_ context.Context, ref string) (*dpop.Key, error) {
 		if ref != "kms://keys/dpop-1" {
 			return nil, errors.New("unknown key")
 		}
 		return k, nil
 	}
-	got, err := LoadSession(data, resolve)
+	got, err := LoadSession(context.Background(), data, resolve)
 	if err != nil || got.Key != k || got.KeyRef != s.KeyRef {
 		t.Fatalf("loaded %+v, %v", got, err)
 	}
 	// A reference that resolves to another key is refused.
-	if _, err := LoadSession(data, func(string) (*dpop.Key, error) { return freshKey(t), nil }); err == nil {
+	if _, err := LoadSession(context.Background(), data, func(context.Context, string) (*dpop.Key, error) { return freshKey(t), nil }); err == nil {
 		t.Error("loaded with the wrong key")
 	}
-	if _, err := LoadSession(data, nil); err == nil {
+	if _, err := LoadSession(context.Background(), data, nil); err == nil {
 		t.Error("loaded without a resolver")
 	}
-	if _, err := LoadSession(data, func(string) (*dpop.Key, error) { return nil, nil }); err == nil {
+	if _, err := LoadSession(context.Background(), data, func(context.Context, string) (*dpop.Key, error) { return nil, nil }); err == nil {
 		t.Error("loaded a nil key")
 	}
 }
@@ -93,7 +94,7 @@ func TestLoadSessionRejects(t *testing.T) {
 		`{"version":1,"token":{},"jkt":"x","key_ref":"r"}`,
 		`{"version":1,"token":{"access_token":"a"},"jkt":"x","private_jwk":{"kty":"oct","k":"AAAA"}}`,
 	} {
-		if _, err := LoadSession([]byte(in), func(string) (*dpop.Key, error) { return nil, errors.New("no") }); err == nil {
+		if _, err := LoadSession(context.Background(), []byte(in), func(context.Context, string) (*dpop.Key, error) { return nil, errors.New("no") }); err == nil {
 			t.Errorf("%q accepted", in)
 		}
 	}

@@ -119,10 +119,10 @@ func TestBearerFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.CheckToken(tok, false); err == nil {
+	if _, err := client.CheckToken(tok, client.RequireDPoP); err == nil {
 		t.Fatal("CheckToken accepted a Bearer token without allowBearer")
 	}
-	if tok, err = client.CheckToken(tok, true); err != nil || tok.TokenType != "Bearer" {
+	if tok, err = client.CheckToken(tok, client.AllowBearer); err != nil || tok.TokenType != "Bearer" {
 		t.Fatalf("token_type %q, %v", tok.TokenType, err)
 	}
 	rr := callResource(t, srv, oauth2.NewClient(ctx, oauth2.StaticTokenSource(tok)))

@@ -57,7 +57,7 @@ func ExampleNewServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hc := client.NewClient(ctx, cfg.TokenSource(ctx, tok), false)
+	hc := client.NewClient(ctx, cfg.TokenSource(ctx, tok), client.RequireDPoP)
 	res, err := hc.Get(srv.ResourceEndpoint())
 	if err != nil {
 		log.Fatal(err)

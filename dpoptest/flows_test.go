@@ -38,7 +38,7 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 				if tok.TokenType != "DPoP" || tok.RefreshToken == "" {
 					t.Fatalf("token_type %q, refresh token %q", tok.TokenType, tok.RefreshToken)
 				}
-				rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), false))
+				rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), client.RequireDPoP))
 				want := dpoptest.ResourceResponse{Subject: "alice", ClientID: dpoptest.PublicClientID, Scope: "read write", JKT: key.Thumbprint(), Scheme: "DPoP", Method: "GET", Path: "/resource"}
 				if rr != want {
 					t.Fatalf("resource: %+v, want %+v", rr, want)
@@ -48,7 +48,7 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 				// a proof by the same key.
 				old := *tok
 				old.Expiry = time.Now().Add(-time.Minute)
-				ts := client.TokenSource(cfg.TokenSource(ctx, &old), false)
+				ts := client.TokenSource(cfg.TokenSource(ctx, &old), client.RequireDPoP)
 				tok2, err := ts.Token()
 				if err != nil {
 					t.Fatal(err)
@@ -96,7 +96,7 @@ func TestClientCredentials(t *testing.T) {
 			if tok.TokenType != "DPoP" || tok.RefreshToken != "" {
 				t.Fatalf("token_type %q, refresh token %q", tok.TokenType, tok.RefreshToken)
 			}
-			rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), false))
+			rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), client.RequireDPoP))
 			want := dpoptest.ResourceResponse{Subject: cfg.ClientID, ClientID: cfg.ClientID, Scope: "read", JKT: key.Thumbprint(), Scheme: "DPoP", Method: "GET", Path: "/resource"}
 			if rr != want {
 				t.Fatalf("resource: %+v, want %+v", rr, want)

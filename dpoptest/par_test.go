@@ -84,7 +84,7 @@ func TestPAR(t *testing.T) {
 				if tok.TokenType != "DPoP" {
 					t.Fatalf("token_type %q", tok.TokenType)
 				}
-				rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), false))
+				rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), client.RequireDPoP))
 				if rr.JKT != key.Thumbprint() || rr.ClientID != tc.clientID || rr.Subject != "alice" {
 					t.Fatalf("resource: %+v", rr)
 				}

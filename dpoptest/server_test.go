@@ -475,7 +475,7 @@ func TestIntrospectionCall(t *testing.T) {
 	key := newKey(t)
 	tok := ccToken(t, srv, key)
 	ctx, _ := clientContext(t, key)
-	if rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), false)); rr.JKT != key.Thumbprint() {
+	if rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), client.RequireDPoP)); rr.JKT != key.Thumbprint() {
 		t.Fatalf("%+v", rr)
 	}
 	mu.Lock()

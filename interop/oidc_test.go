@@ -187,7 +187,7 @@ func TestOIDCProviderInterop(t *testing.T) {
 	mark := rec.mark()
 	ccTok, err := cc.Token(cctx)
 	if err == nil {
-		ccTok, err = client.CheckToken(ccTok, false)
+		ccTok, err = client.CheckToken(ccTok, client.RequireDPoP)
 	}
 	if r.check("oidc/client-credentials token_type DPoP", err) {
 		r.check("oidc/client-credentials nonce retry", rec.nonceRetried(tokenPath(meta), mark))
@@ -217,7 +217,7 @@ func TestOIDCProviderInterop(t *testing.T) {
 		}
 		tok, err := cc.Token(client.NewContext(ctx, &client.Transport{Key: k}))
 		if err == nil {
-			_, err = client.CheckToken(tok, false)
+			_, err = client.CheckToken(tok, client.RequireDPoP)
 		}
 		listed := false
 		for _, s := range meta.DPoPSigningAlgValuesSupported {
@@ -265,7 +265,7 @@ func TestOIDCProviderInterop(t *testing.T) {
 	}
 	tok, err := cfg.Exchange(actx, code, oauth2.VerifierOption(verifier))
 	if err == nil {
-		tok, err = client.CheckToken(tok, false)
+		tok, err = client.CheckToken(tok, client.RequireDPoP)
 	}
 	if err == nil && tok.RefreshToken == "" {
 		err = errors.New("no refresh token")
@@ -277,7 +277,7 @@ func TestOIDCProviderInterop(t *testing.T) {
 	// Userinfo with the bound token: the transport signs with ath and
 	// answers the resource nonce challenge.
 	mark = rec.mark()
-	sub, err := userinfo(client.NewClient(actx, oauth2.StaticTokenSource(tok), false), extra.Userinfo)
+	sub, err := userinfo(client.NewClient(actx, oauth2.StaticTokenSource(tok), client.RequireDPoP), extra.Userinfo)
 	if err == nil && sub != "alice" {
 		err = fmt.Errorf("sub %q, want alice", sub)
 	}
@@ -290,13 +290,13 @@ func TestOIDCProviderInterop(t *testing.T) {
 	expired := &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Expiry: time.Now().Add(-time.Hour)}
 	tok2, err := cfg.TokenSource(actx, expired).Token()
 	if err == nil {
-		tok2, err = client.CheckToken(tok2, false)
+		tok2, err = client.CheckToken(tok2, client.RequireDPoP)
 	}
 	if err == nil && tok2.AccessToken == tok.AccessToken {
 		err = errors.New("the access token did not change")
 	}
 	if r.check("oidc/refresh with the bound key", err) {
-		_, err := userinfo(client.NewClient(actx, oauth2.StaticTokenSource(tok2), false), extra.Userinfo)
+		_, err := userinfo(client.NewClient(actx, oauth2.StaticTokenSource(tok2), client.RequireDPoP), extra.Userinfo)
 		r.check("oidc/userinfo with the refreshed token", err)
 	}
 
@@ -307,7 +307,7 @@ func TestOIDCProviderInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	octx := client.NewContext(ctx, &client.Transport{Key: other})
-	_, err = userinfo(client.NewClient(octx, oauth2.StaticTokenSource(tok), false), extra.Userinfo)
+	_, err = userinfo(client.NewClient(octx, oauth2.StaticTokenSource(tok), client.RequireDPoP), extra.Userinfo)
 	logRefusal(t, err)
 	r.check("oidc/userinfo refuses another key", wantStatus(err, http.StatusUnauthorized))
 

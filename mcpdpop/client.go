@@ -107,7 +107,7 @@ func NewOAuthHandler(key *dpop.Key, cfg *auth.AuthorizationCodeHandlerConfig, op
 	c.NewTokenSource = func(ctx context.Context, oc *oauth2.Config, tok *oauth2.Token) (oauth2.TokenSource, error) {
 		// The first token is checked here, so that Authorize fails when the
 		// server did not bind it; later ones by the wrapped source.
-		if _, err := client.CheckToken(tok, h.allowBearer); err != nil {
+		if _, err := client.CheckToken(tok, h.binding()); err != nil {
 			return nil, err
 		}
 		var src oauth2.TokenSource
@@ -120,10 +120,10 @@ func NewOAuthHandler(key *dpop.Key, cfg *auth.AuthorizationCodeHandlerConfig, op
 		} else {
 			src = oc.TokenSource(ctx, tok)
 		}
-		return &recordingSource{h: h, src: client.TokenSource(src, h.allowBearer)}, nil
+		return &recordingSource{h: h, src: client.TokenSource(src, h.binding())}, nil
 	}
 	if cfg.InitialTokenSource != nil {
-		c.InitialTokenSource = &recordingSource{h: h, src: client.TokenSource(cfg.InitialTokenSource, h.allowBearer)}
+		c.InitialTokenSource = &recordingSource{h: h, src: client.TokenSource(cfg.InitialTokenSource, h.binding())}
 	}
 	inner, err := auth.NewAuthorizationCodeHandler(&c)
 	if err != nil {
@@ -136,6 +136,14 @@ func NewOAuthHandler(key *dpop.Key, cfg *auth.AuthorizationCodeHandlerConfig, op
 
 // TokenSource implements [auth.OAuthHandler]. The tokens it returns have
 // passed [client.CheckToken].
+// binding is the token type the handler accepts.
+func (h *OAuthHandler) binding() client.TokenBinding {
+	if h.allowBearer {
+		return client.AllowBearer
+	}
+	return client.RequireDPoP
+}
+
 func (h *OAuthHandler) TokenSource(ctx context.Context) (oauth2.TokenSource, error) {
 	return h.inner.TokenSource(ctx)
 }

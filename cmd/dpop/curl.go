@@ -190,8 +190,11 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "dpop curl: warning: the access token has expired and the session cannot refresh it")
 	}
 	rec := &recordingSource{src: src}
-	allowBearer := strings.EqualFold(s.Token.TokenType, "Bearer")
-	hc := oauth2.NewClient(pctx, client.TokenSource(rec, allowBearer))
+	binding := client.RequireDPoP
+	if strings.EqualFold(s.Token.TokenType, "Bearer") {
+		binding = client.AllowBearer
+	}
+	hc := oauth2.NewClient(pctx, client.TokenSource(rec, binding))
 
 	var rd io.Reader
 	if body != nil {

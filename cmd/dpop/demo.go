@@ -328,7 +328,7 @@ func (f *demoFlow) authorize(s *demoStep) bool {
 func (f *demoFlow) token(s *demoStep) bool {
 	tok, err := f.cfg.Exchange(f.pctx, f.code, oauth2.VerifierOption(f.verifier))
 	if err == nil {
-		tok, err = client.CheckToken(tok, false)
+		tok, err = client.CheckToken(tok, client.RequireDPoP)
 	}
 	if err != nil {
 		return f.d.end(s, false, "the token exchange failed: %s", err)
@@ -383,7 +383,7 @@ func (f *demoFlow) resource(s *demoStep) bool {
 func (f *demoFlow) refresh(s *demoStep) bool {
 	tok2, err := f.cfg.TokenSource(f.pctx, &oauth2.Token{RefreshToken: f.tok.RefreshToken}).Token()
 	if err == nil {
-		tok2, err = client.CheckToken(tok2, false)
+		tok2, err = client.CheckToken(tok2, client.RequireDPoP)
 	}
 	if err != nil {
 		return f.d.end(s, false, "the refresh failed: %s", err)
@@ -501,7 +501,7 @@ func tokenJKT(token string) string {
 
 // callResource sends GET endpoint with tok through the Transport in ctx.
 func callResource(ctx context.Context, endpoint string, tok *oauth2.Token) (*dpoptest.ResourceResponse, error) {
-	hc := client.NewClient(ctx, oauth2.StaticTokenSource(tok), false)
+	hc := client.NewClient(ctx, oauth2.StaticTokenSource(tok), client.RequireDPoP)
 	hc.Timeout = 10 * time.Second
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {

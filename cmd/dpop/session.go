@@ -4,6 +4,7 @@ package main
 // the private key) with the OAuth client it was obtained for.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,7 +75,7 @@ func loadSession(path string, stderr io.Writer, cmd string) (*client.Session, *s
 	if k := keyfile.Detect(data); k != keyfile.Session {
 		return nil, nil, fmt.Errorf("%s: this is %s; a session file written by dpop token -session is expected", path, k)
 	}
-	s, err := client.LoadSession(data, nil)
+	s, err := client.LoadSession(context.Background(), data, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -278,7 +278,11 @@ func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.CheckToken(tok, t.allowBearer)
+	binding := client.RequireDPoP
+	if t.allowBearer {
+		binding = client.AllowBearer
+	}
+	return client.CheckToken(tok, binding)
 }
 
 // loadCredentials reads the client key of -client-key and, for a refresh,

@@ -104,7 +104,7 @@ func (f *flow) login(t *testing.T, acct Account) *oauth2.Token {
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
-	if tok, err = client.CheckToken(tok, false); err != nil {
+	if tok, err = client.CheckToken(tok, client.RequireDPoP); err != nil {
 		t.Fatal(err)
 	}
 	if sub, _ := tok.Extra("sub").(string); sub != acct.DID {
@@ -123,7 +123,7 @@ func (f *flow) login(t *testing.T, acct Account) *oauth2.Token {
 // DPoP transport (empty nonce cache) and returns the DID it answers.
 func (f *flow) getSession(t *testing.T, tok *oauth2.Token) string {
 	t.Helper()
-	hc := client.NewClient(f.ctx(t), oauth2.StaticTokenSource(tok), false)
+	hc := client.NewClient(f.ctx(t), oauth2.StaticTokenSource(tok), client.RequireDPoP)
 	resp, err := hc.Get(f.s.URL + "/xrpc/com.atproto.server.getSession")
 	if err != nil {
 		t.Fatalf("getSession: %v", err)
@@ -150,7 +150,7 @@ func (f *flow) refresh(t *testing.T, refreshToken string) (*oauth2.Token, error)
 	if err != nil {
 		return nil, err
 	}
-	return client.CheckToken(tok, false)
+	return client.CheckToken(tok, client.RequireDPoP)
 }
 
 // run takes a client through login, a PDS call, a refresh, a call with the
