@@ -84,7 +84,7 @@ func TestATProtoLoopbackClient(t *testing.T) {
 	ctx, _ := clientContext(t, key)
 	cfg := atprotoConfig(srv, loopbackClientID)
 	tok := atprotoLogin(t, srv, ctx, cfg)
-	rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), false))
+	rr := callResource(t, srv, client.NewClient(ctx, cfg.TokenSource(ctx, tok), client.RequireDPoP))
 	if rr.Subject != dpoptest.ATProtoDefaultUser || rr.ClientID != loopbackClientID || rr.JKT != key.Thumbprint() {
 		t.Fatalf("%+v", rr)
 	}
