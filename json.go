@@ -2,9 +2,13 @@ package dpop
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"math"
 	"strconv"
+	"sync"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -52,8 +56,11 @@ func (r *jsonReader) end() error {
 
 // object reads an object, calling member for each member with its decoded
 // name; member must consume the value (with one of the value readers or
-// skip). Names are compared for duplicates with ASCII case folding, so
-// "htu" and "HTU" in one object are refused.
+// skip). Two names equal under Unicode simple case folding, as
+// bytes.EqualFold and encoding/json match them, are refused: "htu" and
+// "HTU", or "sub" and "\u017fub", in one object. Each name is folded and
+// hashed once, so the check costs time linear in the names' length
+// whatever they hold; only names with equal hashes are compared.
 func (r *jsonReader) object(member func(name []byte) error) error {
 	r.skipSpace()
 	if r.pos >= len(r.data) || r.data[r.pos] != '{' {
@@ -66,10 +73,16 @@ func (r *jsonReader) object(member func(name []byte) error) error {
 		return nil
 	}
 	var names [maxJSONMembers][]byte
+	var sums [maxJSONMembers]uint64
+	// slots is a hash table of the names read so far, by sum: index+1 of
+	// the name, 0 for an empty slot. At most half full, so a probe ends
+	// after a few slots, and no name is compared with every other.
+	var slots [2 * maxJSONMembers]uint8
+	const slotMask = len(slots) - 1
 	n := 0
 	for {
 		r.skipSpace()
-		name, err := r.strBytes()
+		name, sum, err := r.name()
 		if err != nil {
 			return err
 		}
@@ -77,13 +90,17 @@ func (r *jsonReader) object(member func(name []byte) error) error {
 			return errJSONMembers
 		}
 		// Unicode simple folding, as encoding/json matches names: "ſub"
-		// (U+017F) is a duplicate of "sub" for any later reader.
-		for _, prev := range names[:n] {
-			if bytes.EqualFold(prev, name) {
+		// (U+017F) is a duplicate of "sub" for any later reader. Equal
+		// names have equal sums; unequal ones collide only by chance, as
+		// the hash is seeded with a secret.
+		j := int(sum) & slotMask
+		for ; slots[j] != 0; j = (j + 1) & slotMask {
+			if i := slots[j] - 1; sums[i] == sum && bytes.EqualFold(names[i], name) {
 				return errJSONDuplicate
 			}
 		}
-		names[n] = name
+		slots[j] = uint8(n + 1)
+		names[n], sums[n] = name, sum
 		n++
 		r.skipSpace()
 		if r.pos >= len(r.data) || r.data[r.pos] != ':' {
@@ -141,7 +158,7 @@ func (r *jsonReader) strBytes() ([]byte, error) {
 			}
 			return s, nil
 		case c == '\\':
-			return r.strEscaped(start)
+			return r.strEscaped(start, ascii)
 		case c < 0x20:
 			return nil, errJSONSyntax
 		case c >= 0x80:
@@ -152,21 +169,39 @@ func (r *jsonReader) strBytes() ([]byte, error) {
 	return nil, errJSONSyntax
 }
 
-func (r *jsonReader) strEscaped(start int) ([]byte, error) {
-	out := make([]byte, 0, r.pos-start+16)
+// strEscaped decodes a string with escapes from start, its first byte; the
+// first backslash is at r.pos, and ascii says whether the bytes before it
+// are ASCII.
+func (r *jsonReader) strEscaped(start int, ascii bool) ([]byte, error) {
+	// The decoded string is no longer than the encoded one, whose end is
+	// the first quote not escaped: one allocation of that size suffices.
+	end := r.pos
+	for end < len(r.data) && r.data[end] != '"' {
+		if r.data[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	out := make([]byte, 0, min(end, len(r.data))-start)
 	out = append(out, r.data[start:r.pos]...)
 	for r.pos < len(r.data) {
 		c := r.data[r.pos]
 		switch {
 		case c == '"':
 			r.pos++
-			if !utf8.Valid(out) {
+			// Escapes decode to valid UTF-8 (lone surrogates are
+			// refused), so only raw bytes outside ASCII, alone or next
+			// to an escaped rune, can make the result invalid.
+			if !ascii && !utf8.Valid(out) {
 				return nil, errJSONUTF8
 			}
 			return out, nil
 		case c < 0x20:
 			return nil, errJSONSyntax
 		case c != '\\':
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
 			out = append(out, c)
 			r.pos++
 			continue
@@ -224,24 +259,29 @@ func (r *jsonReader) hex4() (uint16, bool) {
 	if r.pos+4 > len(r.data) {
 		return 0, false
 	}
-	var v uint16
-	for _, c := range r.data[r.pos : r.pos+4] {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint16(d)
+	h := r.data[r.pos : r.pos+4]
+	a, b, c, d := hexDigits[h[0]], hexDigits[h[1]], hexDigits[h[2]], hexDigits[h[3]]
+	if a|b|c|d > 0xf {
+		return 0, false
 	}
 	r.pos += 4
-	return v, true
+	return uint16(a)<<12 | uint16(b)<<8 | uint16(c)<<4 | uint16(d), true
 }
+
+// hexDigits maps a hexadecimal digit to its value and any other byte to 0xff.
+var hexDigits = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range 10 {
+		t['0'+i] = uint8(i)
+	}
+	for i := range 6 {
+		t['a'+i] = uint8(10 + i)
+		t['A'+i] = uint8(10 + i)
+	}
+	return t
+}()
 
 // number reads a JSON number (RFC 8259 grammar) and returns it as a float64.
 // Integers of up to 15 digits take a fast path. Values that overflow a
@@ -409,4 +449,228 @@ func (r *jsonReader) peek() byte {
 		return 0
 	}
 	return r.data[r.pos]
+}
+// foldSeed keys foldSum. It is drawn when the process starts, so a sender
+// cannot choose names whose sums collide.
+var foldSeed = maphash.MakeSeed()
+
+// foldSum returns a hash of name that is equal for two names exactly when
+// bytes.EqualFold reports them equal (or by a chance collision): each rune
+// is replaced by the smallest rune of its simple case-folding orbit, and
+// the hash taken over those runes. name must be valid UTF-8.
+func foldSum(name []byte) uint64 {
+	_, sum, _ := foldScan(name, 0, false)
+	return sum
+}
+
+// errJSONEscape is foldScan's word for a backslash in a quoted name.
+var errJSONEscape = errors.New("escape in JSON name")
+
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// swarZero reports whether a word of ASCII bytes has a zero byte.
+func swarZero(w uint64) bool { return (w-swarOnes)&^w&swarHigh != 0 }
+
+// foldScan folds and hashes the bytes of d from i on, as foldSum describes.
+// With quoted, it stops at the first '"' and returns its index; a
+// backslash returns errJSONEscape, a control character errJSONSyntax, and
+// the end of d without a quote errJSONSyntax. Without quoted, it reads all
+// of d. Either way invalid UTF-8 returns errJSONUTF8. It reads ASCII eight
+// bytes at a time and costs time linear in the bytes read, so that the
+// names of an object are checked for duplicates in one pass over them.
+func foldScan(d []byte, i int, quoted bool) (end int, sum uint64, err error) {
+	// h takes the folded runes when they overflow buf; a name that fits
+	// is hashed in one call.
+	var h maphash.Hash
+	long := false
+	// buf holds the folded runes: an ASCII rune as its byte, any other as
+	// three bytes of seven bits each with the top bit set, so that the
+	// encoding is one-to-one.
+	var buf [256]byte
+	k := 0
+	// The folding table, loaded at the first rune outside ASCII, and the
+	// last rune folded.
+	var idx []uint8
+	var pages [][256]rune
+	lastIn, lastOut := rune(-1), rune(-1)
+	for {
+		if k > len(buf)-8 {
+			if !long {
+				h.SetSeed(foldSeed)
+				long = true
+			}
+			h.Write(buf[:k])
+			k = 0
+		}
+		if i >= len(d) {
+			if quoted {
+				return i, 0, errJSONSyntax
+			}
+			break
+		}
+		c := d[i]
+		if c < utf8.RuneSelf {
+			if i+8 <= len(d) {
+				w := binary.LittleEndian.Uint64(d[i:])
+				if w&swarHigh == 0 && (!quoted ||
+					(w-0x20*swarOnes)&^w&swarHigh == 0 && !swarZero(w^('"'*swarOnes)) && !swarZero(w^('\\'*swarOnes))) {
+					// The top bit of each byte of m is set where the
+					// byte is in 'a'..'z': b+0x1f reaches 0x80 from 'a'
+					// on, b+0x05 from '{' on, and no byte carries into
+					// the next.
+					m := (w + 0x1f1f1f1f1f1f1f1f) &^ (w + 0x0505050505050505) & swarHigh
+					binary.LittleEndian.PutUint64(buf[k:], w-m>>2)
+					k += 8
+					i += 8
+					continue
+				}
+			}
+			if quoted {
+				switch {
+				case c == '"':
+					end = i
+					goto done
+				case c == '\\':
+					return i, 0, errJSONEscape
+				case c < 0x20:
+					return i, 0, errJSONSyntax
+				}
+			}
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			buf[k] = c
+			k++
+			i++
+			continue
+		}
+		if idx == nil {
+			foldTable.once.Do(buildFoldTable)
+			idx, pages = foldTable.index, foldTable.pages
+		}
+		// Decode and validate one rune: two- and three-byte forms here,
+		// four-byte ones (rare in names) by the standard library.
+		var r rune
+		switch {
+		case c >= 0xc2 && c <= 0xdf && i+1 < len(d) && d[i+1]&0xc0 == 0x80:
+			r = rune(c&0x1f)<<6 | rune(d[i+1]&0x3f)
+			i += 2
+		case c&0xf0 == 0xe0 && i+2 < len(d) && d[i+1]&0xc0 == 0x80 && d[i+2]&0xc0 == 0x80:
+			r = rune(c&0x0f)<<12 | rune(d[i+1]&0x3f)<<6 | rune(d[i+2]&0x3f)
+			if r < 0x800 || r >= 0xd800 && r <= 0xdfff {
+				return i, 0, errJSONUTF8 // overlong, or a surrogate
+			}
+			i += 3
+		default:
+			var size int
+			r, size = utf8.DecodeRune(d[i:])
+			if size < 4 {
+				return i, 0, errJSONUTF8
+			}
+			i += size
+		}
+		if r == lastIn {
+			r = lastOut
+		} else {
+			lastIn = r
+			if hi := int(r >> 8); hi < len(idx) {
+				if p := idx[hi]; p != 0 {
+					r = pages[p-1][r&0xff]
+				}
+			}
+			lastOut = r
+		}
+		if r < utf8.RuneSelf {
+			buf[k] = byte(r)
+			k++
+		} else {
+			binary.LittleEndian.PutUint32(buf[k:], uint32(0x80|r>>14&0x7f)|uint32(0x80|r>>7&0x7f)<<8|uint32(0x80|r&0x7f)<<16)
+			k += 3
+		}
+	}
+	end = i
+done:
+	if !long {
+		return end, maphash.Bytes(foldSeed, buf[:k]), nil
+	}
+	h.Write(buf[:k])
+	return end, h.Sum64(), nil
+}
+
+// name reads a member name and returns its decoded bytes, which alias the
+// input when it has no escapes, and its fold sum.
+func (r *jsonReader) name() ([]byte, uint64, error) {
+	if r.pos >= len(r.data) || r.data[r.pos] != '"' {
+		return nil, 0, errJSONSyntax
+	}
+	start := r.pos + 1
+	end, sum, err := foldScan(r.data, start, true)
+	switch err {
+	case nil:
+		r.pos = end + 1
+		return r.data[start:end], sum, nil
+	case errJSONEscape:
+		name, err := r.strBytes()
+		if err != nil {
+			return nil, 0, err
+		}
+		return name, foldSum(name), nil
+	}
+	return nil, 0, err
+}
+
+// foldTable maps a rune to the smallest rune of its orbit under
+// unicode.SimpleFold, in pages of 256 runes; runes of a page that is not
+// listed are their orbit's smallest. It is built from unicode.CaseRanges on
+// first use (about 26 KiB), so that folding a rune is two loads rather than
+// several binary searches.
+var foldTable struct {
+	once  sync.Once
+	index []uint8 // page index + 1 for each r>>8; 0 means no page
+	pages [][256]rune
+}
+
+func buildFoldTable() {
+	set := func(r, m rune) {
+		hi := int(r >> 8)
+		if hi >= len(foldTable.index) {
+			foldTable.index = append(foldTable.index, make([]uint8, hi+1-len(foldTable.index))...)
+		}
+		p := foldTable.index[hi]
+		if p == 0 {
+			var page [256]rune
+			for j := range page {
+				page[j] = rune(hi<<8 | j)
+			}
+			foldTable.pages = append(foldTable.pages, page)
+			p = uint8(len(foldTable.pages))
+			foldTable.index[hi] = p
+		}
+		foldTable.pages[p-1][r&0xff] = m
+	}
+	for _, cr := range unicode.CaseRanges {
+		for r := rune(cr.Lo); r <= rune(cr.Hi); r++ {
+			m := r
+			for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+				m = min(m, f)
+			}
+			if m != r {
+				set(r, m)
+			}
+		}
+	}
+}
+
+// foldMin returns the smallest rune that bytes.EqualFold finds equal to r.
+func foldMin(r rune) rune {
+	foldTable.once.Do(buildFoldTable)
+	if hi := int(r >> 8); hi < len(foldTable.index) {
+		if p := foldTable.index[hi]; p != 0 {
+			return foldTable.pages[p-1][r&0xff]
+		}
+	}
+	return r
 }

@@ -1,10 +1,13 @@
 package dpop
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Tests of the strict JSON reader behind every header, jwk and claims
@@ -111,7 +114,19 @@ func TestJSONReaderDocuments(t *testing.T) {
 		{"UTF-8 encoded surrogate", "\"\xed\xa0\x80\"", errJSONUTF8},
 		{"beyond U+10FFFF", "\"\xf4\x90\x80\x80\"", errJSONUTF8},
 		{"raw 0xFF after an escape", "\"\\n\xff\"", errJSONUTF8},
+		{"raw lead byte before an escaped rune", "\"\xc3\\u00a9\"", errJSONUTF8},
+		{"raw rune after an escape", "\"\\n\xc3\xa9\"", nil},
+		{"bad hex digit", `"\u00g9"`, errJSONSyntax},
+		{"upper-case hex digits", `"\u00C9\uD83D\uDE00"`, nil},
 		{"raw 0xFF in a name", "{\"\xff\":1}", errJSONUTF8},
+		{"truncated sequence in a name", "{\"\xc3\":1}", errJSONUTF8},
+		{"truncated sequence at the end of a name", "{\"abcdefgh\xe2\x84\":1}", errJSONUTF8},
+		{"overlong slash in a name", "{\"\xc0\xaf\":1}", errJSONUTF8},
+		{"overlong three bytes in a name", "{\"\xe0\x80\xaf\":1}", errJSONUTF8},
+		{"UTF-8 encoded surrogate in a name", "{\"\xed\xa0\x80\":1}", errJSONUTF8},
+		{"beyond U+10FFFF in a name", "{\"\xf4\x90\x80\x80\":1}", errJSONUTF8},
+		{"continuation byte first in a name", "{\"\x80abc\":1}", errJSONUTF8},
+		{"four-byte rune in a name", "{\"\xf0\x9f\x98\x80\":1}", nil},
 		{"lone high surrogate", `"\ud800"`, errJSONUTF8},
 		{"lone high surrogate then text", `"\ud800abc"`, errJSONUTF8},
 		{"lone low surrogate", `"\udc00"`, errJSONUTF8},
@@ -499,6 +514,110 @@ func TestEqualFoldASCII(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFoldMin checks the folding table against unicode.SimpleFold for every
+// rune: foldMin returns the smallest rune of the rune's orbit.
+func TestFoldMin(t *testing.T) {
+	bad := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		want := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			want = min(want, f)
+		}
+		if got := foldMin(r); got != want {
+			if bad++; bad <= 10 {
+				t.Errorf("foldMin(%U) = %U, want %U", r, got, want)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("%d runes folded wrongly", bad)
+	}
+}
+
+// foldNames are names to compare pairwise: case variants in ASCII, with
+// KELVIN SIGN, LONG S, the three sigmas, and long names that cross the
+// folding buffer and the eight-byte ASCII steps at every offset.
+var foldNames = func() []string {
+	names := []string{
+		"", "a", "A", "b", "@", "`", "[", "{", "^", "~", "_", "\x7f",
+		"alg", "ALG", "aLg", "al", "alg ", "htu", "HTU", "hTu",
+		"k", "K", "\u212a", "kid", "\u212aid", "KID",
+		"s", "S", "\u017f", "sub", "\u017fub", "SUB", "\u017f\u017f", "ss", "SS",
+		"\u03a3", "\u03c3", "\u03c2", "x\u03a3y", "x\u03c2y",
+		"\u00e9", "\u00c9", "\u1e9e", "\u00df", "\U00010400", "\U00010428",
+		"\U0001e900", "\U0001e922", "\u0345", "\u0399", "\u03b9", "\u1fbe",
+		"abcdefgh", "ABCDEFGH", "abcdefgi", "ABCDEFG\u212a",
+	}
+	out := names
+	for off := range 9 {
+		pad := strings.Repeat("x", off)
+		long := strings.Repeat("abcdefghijklmnopqrstuvwxyz", 20)
+		out = append(out, pad+long, strings.ToUpper(pad+long), pad+long+"\u017f", pad+long+"S",
+			pad+strings.Repeat("\u017f", 150), pad+strings.Repeat("s", 150), pad+strings.Repeat("\u017f", 149)+"t")
+	}
+	return out
+}()
+
+// TestFoldSum checks that two names have the same sum exactly when
+// bytes.EqualFold finds them equal.
+func TestFoldSum(t *testing.T) {
+	for _, a := range foldNames {
+		for _, b := range foldNames {
+			want := bytes.EqualFold([]byte(a), []byte(b))
+			if got := foldSum([]byte(a)) == foldSum([]byte(b)); got != want {
+				t.Errorf("foldSum(%q) == foldSum(%q) is %v; EqualFold says %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// FuzzFoldSum checks foldSum against bytes.EqualFold on any two valid
+// UTF-8 names.
+func FuzzFoldSum(f *testing.F) {
+	for i, a := range foldNames {
+		f.Add([]byte(a), []byte(foldNames[(i*7+3)%len(foldNames)]))
+		f.Add([]byte(a), []byte(strings.ToUpper(a)))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if !utf8.Valid(a) || !utf8.Valid(b) {
+			return
+		}
+		want := bytes.EqualFold(a, b)
+		if got := foldSum(a) == foldSum(b); got != want {
+			t.Fatalf("foldSum(%q) == foldSum(%q) is %v; EqualFold says %v", a, b, got, want)
+		}
+	})
+}
+
+// FuzzJSONName checks the member-name reader, which scans, validates and
+// folds in one pass, against the string reader followed by foldSum.
+func FuzzJSONName(f *testing.F) {
+	for _, n := range foldNames {
+		f.Add([]byte(`"` + n + `":1`))
+	}
+	for _, s := range []string{`"a\u0041b"`, "\"\x00\"", "\"abcdefgh\x1fijk\"", `"abcdefghij`, "\"\xed\xa0\x80\"", `"abcdefg\"h"`, `"abcdefgh\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r1 := &jsonReader{data: data}
+		name, sum, err1 := r1.name()
+		r2 := &jsonReader{data: data}
+		want, err2 := r2.strBytes()
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("name(%q): %v; strBytes: %v", data, err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		if !bytes.Equal(name, want) || r1.pos != r2.pos {
+			t.Fatalf("name(%q) = %q at %d; strBytes = %q at %d", data, name, r1.pos, want, r2.pos)
+		}
+		if s := foldSum(want); s != sum {
+			t.Fatalf("name(%q) sum %x, foldSum %x", data, sum, s)
+		}
+	})
 }
 
 // The claims reader applies the same strictness to the claims of a proof:
