@@ -450,6 +450,7 @@ func (r *jsonReader) peek() byte {
 	}
 	return r.data[r.pos]
 }
+
 // foldSeed keys foldSum. It is drawn when the process starts, so a sender
 // cannot choose names whose sums collide.
 var foldSeed = maphash.MakeSeed()
