@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
 	"github.com/dpopkit/dpop/mcpdpop"
+	"github.com/dpopkit/dpop/resource"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -105,7 +107,16 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, key.Thumbprint()) {
 		t.Fatalf("whoami: %+v %v, want the key %s", res, err, key.Thumbprint())
 	}
-	session.Close()
+	if err := session.Close(); err != nil {
+		t.Errorf("closing the session (DELETE with a proof): %v", err)
+	}
+	// Both sessions, GET streams and DELETEs included, met no refusal but
+	// the first request's (no token yet) and the nonce challenges.
+	for _, l := range strings.Split(serverLog(), "\n") {
+		if strings.Contains(l, "request refused") && !strings.Contains(l, "err.code="+dpop.CodeUseNonce) && !strings.Contains(l, `err.got="no Authorization field"`) {
+			t.Errorf("the MCP server refused a request of the honest clients: %s", l)
+		}
+	}
 	ts, err := h.TokenSource(ctx)
 	if err != nil || ts == nil {
 		t.Fatalf("token source: %v", err)
@@ -286,3 +297,83 @@ func startExampleServer(t *testing.T, bin, addr, issuer string) func() string {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// inProcessMCP runs an MCP server behind Protect, with a whoami tool, and
+// dpoptest as its authorization server.
+func inProcessMCP(t *testing.T, asOpts dpoptest.Options) (endpoint string, as *dpoptest.Server) {
+	t.Helper()
+	mcpSrv := httptest.NewUnstartedServer(nil)
+	endpoint = "http://" + mcpSrv.Listener.Addr().String() + "/mcp"
+	asOpts.Resources = append(asOpts.Resources, endpoint)
+	as = dpoptest.NewServer(asOpts)
+	t.Cleanup(as.Close)
+	server := mcp.NewServer(&mcp.Implementation{Name: "in-process", Version: "1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		c, _ := mcpdpop.CallerFromTokenInfo(req.Extra.TokenInfo)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: c.Subject + " " + c.JKT}}}, nil, nil
+	})
+	tokens, err := resource.NewJWTValidator(resource.JWTOptions{Issuer: as.URL(), Audience: endpoint, JWKSURL: as.JWKSURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := mcpdpop.Protect(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil),
+		mcpdpop.ServerOptions{Resource: endpoint, AuthorizationServers: []string{as.URL()}, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mcpSrv.Config.Handler = h
+	mcpSrv.Start()
+	t.Cleanup(mcpSrv.Close)
+	return endpoint, as
+}
+
+// A short-lived token is refreshed (with a proof by the same key, since
+// dpoptest binds the refresh token of a public client to it) and the MCP
+// calls go on with the new token under the DPoP scheme.
+func TestClientRefreshKeepsTheKey(t *testing.T) {
+	var refreshes struct {
+		sync.Mutex
+		n int
+	}
+	endpoint, _ := inProcessMCP(t, dpoptest.Options{
+		Nonces:         dpoptest.NoncesBoth,
+		AccessTokenTTL: 5 * time.Second, // inside x/oauth2's expiry margin: every use refreshes
+		Observe: func(e dpoptest.Exchange) {
+			if strings.HasSuffix(e.URL, "/token") && e.Status == http.StatusOK && strings.Contains(string(e.RequestBody), "grant_type=refresh_token") {
+				refreshes.Lock()
+				refreshes.n++
+				refreshes.Unlock()
+			}
+		},
+	})
+	key, _ := dpop.GenerateKey(dpop.ES256)
+	redirect := "http://127.0.0.1:3000/callback"
+	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
+		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+				GrantTypes: []string{"authorization_code", "refresh_token"}},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "refresh", Version: "1"}, nil).Connect(ctx, mcpdpop.NewClientTransport(endpoint, h), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	for i := 0; i < 3; i++ {
+		res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+		if err != nil || res.IsError || !strings.HasSuffix(res.Content[0].(*mcp.TextContent).Text, key.Thumbprint()) {
+			t.Fatalf("call %d: %+v %v", i, res, err)
+		}
+	}
+	refreshes.Lock()
+	defer refreshes.Unlock()
+	if refreshes.n == 0 {
+		t.Errorf("no refresh happened")
+	}
+}
