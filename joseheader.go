@@ -1,34 +1,34 @@
 package dpop
 
 import (
-	"strings"
+	"crypto/sha256"
+	"unsafe"
 
 	"github.com/dpopkit/dpop/internal/syntax"
 )
 
-// header is a validated JOSE header, cached by its encoded form.
+// header is a validated JOSE header.
 type header struct {
 	alg  Algorithm
 	info algInfo
 	key  *publicKey
 }
 
-func (v *Verifier) header(seg string) (*header, error) {
+// header returns the validated header of the segment seg, from the cache
+// when a proof with the same header verified before. A header parsed anew
+// is not cached here: Verify caches it (with key) once the signature made
+// with its key has verified, so that unsigned input never stays in memory.
+func (v *Verifier) header(seg string, key *headerKey) (h *header, cached bool, err error) {
 	if v.cache != nil {
-		// Only headers that passed every check of this verifier are
-		// cached, so a hit needs no further check.
-		if h := v.cache.get(seg); h != nil {
-			return h, nil
+		*key = sha256.Sum256(unsafe.Slice(unsafe.StringData(seg), len(seg)))
+		// Only headers that passed every check of this verifier and
+		// signed a proof are cached, so a hit needs no further check.
+		if h := v.cache.get(key); h != nil {
+			return h, true, nil
 		}
 	}
-	h, err := v.parseHeader(seg)
-	if err != nil {
-		return nil, err
-	}
-	if v.cache != nil {
-		v.cache.put(strings.Clone(seg), h)
-	}
-	return h, nil
+	h, err = v.parseHeader(seg)
+	return h, false, err
 }
 
 func (v *Verifier) parseHeader(seg string) (*header, error) {

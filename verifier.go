@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -202,7 +203,8 @@ type Proof struct {
 	IssuedAt time.Time
 	Nonce    string
 	ATH      string
-	// Claims is the decoded claims object, for extension claims.
+	// Claims is the decoded claims object, for extension claims. It is
+	// the caller's own copy: writing into it changes no other field.
 	Claims []byte
 }
 
@@ -229,7 +231,8 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	hdrSeg, claimsSeg, sigSeg := proof[:d1], proof[d1+1:d2], proof[d2+1:]
 
 	// 2. Header and key.
-	hdr, err := v.header(hdrSeg)
+	var hkey headerKey
+	hdr, cached, err := v.header(hdrSeg, &hkey)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +252,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	// 4. Signature.
 	if err := verifySignature(hdr, proof[:d2], sigSeg); err != nil {
 		return nil, err
+	}
+	if !cached && v.cache != nil {
+		v.cache.put(&hkey, hdr)
 	}
 
 	// 5. The request: htm, htu, iat, ath, binding.
@@ -300,7 +306,9 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 		return nil, refuse(ErrReplay, "DPoP proof was already used", "replay", "a jti not used before with key "+hdr.key.jkt, "jti "+clip(c.jti)+" already used")
 	}
 
-	// The claim strings alias claimsJSON, which is never written again.
+	// The claim strings alias claimsJSON, which no caller can reach and
+	// nothing writes again: Claims is a copy of its own (strings must
+	// never change under their holder).
 	return &Proof{
 		Algorithm: hdr.alg,
 		JKT:       hdr.key.jkt,
@@ -311,7 +319,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 		IssuedAt:  iat,
 		Nonce:     c.nonce,
 		ATH:       c.ath,
-		Claims:    claimsJSON,
+		Claims:    bytes.Clone(claimsJSON),
 	}, nil
 }
 
