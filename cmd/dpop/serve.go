@@ -84,6 +84,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	user := fs.String("user", "alice", "the `subject` approved at the authorization endpoint")
 	quiet := fs.Bool("quiet", false, "do not log requests")
 	clientsFile := fs.String("clients", "", "write the registered clients with their credentials, private JWKs included, to `file` (mode 0600)")
+	var resources []string
+	fs.Func("resource", "an RFC 8707 resource `URI` the AS issues tokens for, such as a local MCP server's URL (repeatable)", func(v string) error {
+		resources = append(resources, v)
+		return nil
+	})
+	audience := fs.String("audience", "", "the `aud` of tokens requested without a resource parameter (default: the resource server's URL)")
+	atproto := fs.Bool("atproto", false, "run the AT Protocol profile: PAR with DPoP required, nonces, client ID metadata documents, loopback client ids")
 	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
 	if !ok {
 		return code
@@ -112,6 +119,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		User:            *user,
 		ASAddr:          *addr,
 		RSAddr:          *rsAddr,
+		Resources:       resources,
+		Audience:        *audience,
+	}
+	if *atproto {
+		opts.Profile = dpoptest.ProfileATProto
 	}
 	if !*quiet {
 		log := &syncWriter{w: stderr}
