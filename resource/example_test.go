@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -228,4 +230,100 @@ func ExampleMetadataHandler() {
 	// Output:
 	// /.well-known/oauth-protected-resource
 	// {"resource":"https://api.example.com","authorization_servers":["https://as.example.com"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","EdDSA"],"dpop_bound_access_tokens_required":true}
+}
+
+// Answering a refusal from a handler that authenticates by itself:
+// WriteError sends the status, the challenge, Cache-Control: no-store and,
+// when there is an error code, a JSON body.
+func ExampleWriteError() {
+	verifier, _ := dpop.NewVerifier(dpop.VerifierOptions{Algorithms: []dpop.Algorithm{dpop.ES256}})
+	tokens := resource.TokenValidatorFunc(func(context.Context, string) (*resource.TokenInfo, error) {
+		return nil, resource.ErrInvalidToken
+	})
+	mw, _ := resource.NewMiddleware(resource.Options{Verifier: verifier, Tokens: tokens, BaseURL: "https://api.example.com"})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := mw.Authenticate(r)
+		if err != nil {
+			resource.WriteError(w, err)
+			return
+		}
+		fmt.Fprintln(w, "hello", caller.Subject)
+	})
+
+	r := httptest.NewRequest("GET", "/data", nil)
+	r.Header.Set("Authorization", "DPoP expired-token")
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	fmt.Println(w.Code, w.Header().Get("Cache-Control"))
+	fmt.Println(w.Header().Get("WWW-Authenticate"))
+	fmt.Print(w.Body.String())
+	// Output:
+	// 401 no-store
+	// DPoP error="invalid_token", error_description="Invalid token", algs="ES256"
+	// {"error":"invalid_token","error_description":"Invalid token"}
+}
+
+// Logging every refusal with its evidence: which check failed and the two
+// values it compared, for the operator only (the client gets "Invalid
+// token"). The time is left out here so the output is stable.
+func ExampleOptions_logger() {
+	asKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &asKey.PublicKey, KeyID: "k1", Use: "sig"}}})
+	}))
+	defer jwks.Close()
+	tokens, _ := resource.NewJWTValidator(resource.JWTOptions{
+		Issuer: "https://as.example.com", Audience: "https://api.example.com", JWKSURL: jwks.URL,
+	})
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	verifier, _ := dpop.NewVerifier(dpop.VerifierOptions{})
+	mw, _ := resource.NewMiddleware(resource.Options{
+		Verifier: verifier,
+		Tokens:   tokens,
+		BaseURL:  "https://api.example.com",
+		Logger:   logger,
+	})
+
+	// A token the authorization server issued for another resource.
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: asKey},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
+	token, _ := jwt.Signed(signer).Claims(map[string]any{
+		"iss": "https://as.example.com", "aud": "https://other.example.com", "sub": "alice",
+		"exp": time.Now().Add(time.Hour).Unix(),
+	}).Serialize()
+	r := httptest.NewRequest("GET", "/data", nil)
+	r.Header.Set("Authorization", "DPoP "+token)
+	_, err := mw.Authenticate(r)
+	fmt.Println(err)
+	// Output:
+	// {"level":"INFO","msg":"resource: request refused","method":"GET","path":"/data","error":{"status":401,"code":"invalid_token","description":"Invalid token","check":"aud","expected":"https://api.example.com","got":"https://other.example.com","cause":"resource: invalid access token: aud"}}
+	// resource: 401 invalid_token: Invalid token
+}
+
+// A token cache in front of a validator: each token is validated once and
+// then served from the cache until its exp or the TTL, whichever is first.
+func ExampleNewTokenCache() {
+	validations := 0
+	slow := resource.TokenValidatorFunc(func(_ context.Context, token string) (*resource.TokenInfo, error) {
+		validations++ // e.g. a signature check or an introspection request
+		return &resource.TokenInfo{Subject: "alice", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	cache := resource.NewTokenCache(slow, resource.TokenCacheOptions{MaxEntries: 1000, TTL: time.Minute})
+	for range 3 {
+		info, _ := cache.ValidateToken(context.Background(), "token-1")
+		fmt.Println(info.Subject)
+	}
+	fmt.Println("validations:", validations, "entries:", cache.Len())
+	// Output:
+	// alice
+	// alice
+	// alice
+	// validations: 1 entries: 1
 }

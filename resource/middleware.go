@@ -1,8 +1,6 @@
 package resource
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -351,7 +349,7 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 		}
 		proof, err := dpop.ProofFromHeader(r.Header)
 		if err != nil {
-			return nil, m.proofRefusal(err, "", "")
+			return nil, m.proofRefusal(err)
 		}
 		u, err := m.requestURL(r)
 		if err != nil {
@@ -365,7 +363,7 @@ func (m *Middleware) authenticate(r *http.Request) (*Caller, *Error) {
 			BoundKey:    info.JKT,
 		})
 		if err != nil {
-			return nil, m.proofRefusal(err, proof, info.JKT)
+			return nil, m.proofRefusal(err)
 		}
 		caller.JKT = p.JKT
 	}
@@ -413,16 +411,13 @@ func (m *Middleware) tokenRefusal(err error, token string, scheme Scheme) *Error
 // proofRefusal maps an error of the core verifier: its own code and
 // description for invalid_dpop_proof, use_dpop_nonce (with the nonce) and
 // invalid_token (the key binding, RFC 9449 Figure 16), and 503 when the
-// replay store or the nonce source could not answer. When the proof's key
-// is not the token's and the verifier left no evidence, the token's
-// cnf.jkt and the proof key's thumbprint are added.
-func (m *Middleware) proofRefusal(err error, proof, boundKey string) *Error {
+// replay store or the nonce source could not answer. The verifier's error
+// carries its own evidence (for the key binding: the token's cnf.jkt and
+// the proof key's thumbprint).
+func (m *Middleware) proofRefusal(err error) *Error {
 	var e *dpop.Error
 	if !errors.As(err, &e) {
 		return m.refuse(http.StatusUnauthorized, dpop.NewError(dpop.CodeInvalidProof, descProofError, err), SchemeDPoP, false)
-	}
-	if e.Check == "" && errors.Is(err, dpop.ErrKeyMismatch) {
-		e.Check, e.Expected, e.Got = "jkt", boundKey, proofKeyThumbprint(proof)
 	}
 	switch e.Code {
 	case dpop.CodeInvalidProof, dpop.CodeUseNonce, dpop.CodeInvalidToken:
@@ -433,27 +428,6 @@ func (m *Middleware) proofRefusal(err error, proof, boundKey string) *Error {
 	oe := evidence(dpop.CodeInvalidProof, descProofError, err, e.Check, e.Expected, e.Got)
 	oe.Nonce = e.Nonce
 	return m.refuse(http.StatusUnauthorized, oe, SchemeDPoP, false)
-}
-
-// proofKeyThumbprint returns the RFC 7638 thumbprint of the jwk in the
-// header of a proof the verifier has already parsed, for the evidence.
-func proofKeyThumbprint(proof string) string {
-	seg, _, _ := strings.Cut(proof, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return "unknown"
-	}
-	var hdr struct {
-		JWK json.RawMessage `json:"jwk"`
-	}
-	if json.Unmarshal(raw, &hdr) != nil {
-		return "unknown"
-	}
-	jkt, err := dpop.Thumbprint(hdr.JWK)
-	if err != nil {
-		return "unknown"
-	}
-	return jkt
 }
 
 // requestURL is the URL the client addressed: BaseURL joined with the
