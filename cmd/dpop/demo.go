@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/cmd/dpop/internal/inspector"
 	"github.com/dpopkit/dpop/dpoptest"
 	"golang.org/x/oauth2"
 )
@@ -44,12 +47,17 @@ Every HTTP exchange is printed: method and URL, the DPoP proof decoded (alg,
 the thumbprint of its jwk, htm, htu, iat, jti, nonce, ath), the status, the
 error code and the DPoP-Nonce. Each step ends with a verdict line.
 
+-html FILE also writes the run as the inspector page of "dpop serve" shows
+it (every exchange at both servers, decoded, with the sequence diagram) in
+one self-contained HTML file.
+
 -json prints one JSON object instead:
 {"steps":[{"name","passed","detail","exchanges"}...],"passed"}.
 The exit status is 1 when any step does not behave as expected.`,
 	examples: `  dpop demo
   go run ./cmd/dpop demo
-  dpop demo -json | jq '.steps[] | {name, passed}'`,
+  dpop demo -json | jq '.steps[] | {name, passed}'
+  dpop demo -html demo.html`,
 }
 
 // demoServerOptions configure the demo's servers; tests change them to see
@@ -143,6 +151,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "print one JSON object with every step instead of the readable log")
 	alg := algValue(dpop.ES256)
 	fs.Var(&alg, "alg", "`algorithm` of the client's key")
+	htmlFile := fs.String("html", "", "also write the run as the inspector page of dpop serve, one self-contained HTML `file`")
 	positional, code, ok := parseArgs(fs, u, args, stdout, stderr)
 	if !ok {
 		return code
@@ -157,7 +166,12 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	srv, err := startTestServer(demoServerOptions)
+	opts := demoServerOptions
+	rec := inspector.NewRecorder()
+	if *htmlFile != "" {
+		opts.Observe, opts.Logger = rec.Observe, rec.Logger()
+	}
+	srv, err := startTestServer(opts)
 	if err != nil {
 		return failf(stderr, u.name, "starting the test servers: %v", err)
 	}
@@ -173,6 +187,12 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 
 	demoSteps(ctx, d, srv, key)
 	d.skipRest()
+	if *htmlFile != "" {
+		if err := writeDemoHTML(*htmlFile, rec, srv); err != nil {
+			return failf(stderr, u.name, "writing %s: %v", *htmlFile, err)
+		}
+		fmt.Fprintf(stderr, "dpop demo: the run, as the inspector shows it, is in %s\n", *htmlFile)
+	}
 
 	passed := 0
 	for _, s := range d.steps {
@@ -551,4 +571,14 @@ func sendWith(ctx context.Context, hc *http.Client, endpoint, authorization, pro
 		}
 	}
 	return resp.StatusCode, code, nil
+}
+
+// writeDemoHTML writes the exchanges rec recorded as the inspector page.
+func writeDemoHTML(path string, rec *inspector.Recorder, srv *dpoptest.Server) error {
+	var b bytes.Buffer
+	servers := inspector.Servers{Issuer: srv.URL(), Resource: srv.ResourceEndpoint()}
+	if err := inspector.WriteHTML(&b, "dpop demo", servers, rec.Entries(0)); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }

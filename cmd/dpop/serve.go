@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/cmd/dpop/internal/inspector"
 	"github.com/dpopkit/dpop/dpoptest"
 )
 
@@ -36,7 +39,17 @@ private_key_jwt client's private JWK to FILE (mode 0600).
 
 Every client also accepts any http://127.0.0.1:PORT/PATH or
 http://localhost:PORT/PATH redirect URI (RFC 8252). Each request either
-server handles is logged on standard error (-quiet turns that off).`,
+server handles is logged on standard error, and each refusal with its
+evidence: the check that failed, the value expected and the value got
+(-quiet turns that off).
+
+The inspector is a web page on loopback (its URL is printed at start, and
+is "inspector" in the JSON line) that lists every exchange at both servers
+as it happens, newest first: method, path, client, status and verdict; each
+expands to the decoded proof (header, jwk thumbprint, claims), the access
+token's claims, the nonces sent and given and, for a refusal, the failed
+check with expected and got. A sequence diagram draws the flow, and a form
+checks a pasted proof as "dpop inspect" does.`,
 	examples: `  dpop serve
   dpop serve -addr 127.0.0.1:9000 -nonces as -allow-bearer
   dpop serve -opaque -algs ES256,EdDSA -access-token-ttl 30s
@@ -56,6 +69,7 @@ type serveInfo struct {
 	Resource    string        `json:"resource"`
 	ResourceURL string        `json:"resource_url"`
 	Nonces      string        `json:"nonces"`
+	Inspector   string        `json:"inspector,omitempty"`
 	Clients     []serveClient `json:"clients"`
 }
 
@@ -82,7 +96,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	accessTTL := fs.Duration("access-token-ttl", 5*time.Minute, "lifetime of access tokens")
 	refreshTTL := fs.Duration("refresh-token-ttl", 24*time.Hour, "lifetime of refresh tokens")
 	user := fs.String("user", "alice", "the `subject` approved at the authorization endpoint")
-	quiet := fs.Bool("quiet", false, "do not log requests")
+	quiet := fs.Bool("quiet", false, "do not log requests and refusals")
+	inspectorAddr := fs.String("inspector", "127.0.0.1:0", "loopback `address` of the inspector page (port 0: any free port), or off")
 	clientsFile := fs.String("clients", "", "write the registered clients with their credentials, private JWKs included, to `file` (mode 0600)")
 	var resources []string
 	fs.Func("resource", "an RFC 8707 resource `URI` the AS issues tokens for, such as a local MCP server's URL (repeatable)", func(v string) error {
@@ -125,9 +140,29 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *atproto {
 		opts.Profile = dpoptest.ProfileATProto
 	}
+	rec := inspector.NewRecorder()
+	log := &syncWriter{w: stderr}
+	opts.Observe = func(x dpoptest.Exchange) {
+		rec.Observe(x)
+		if !*quiet {
+			logServed(log, x)
+		}
+	}
+	opts.Logger = rec.Logger()
 	if !*quiet {
-		log := &syncWriter{w: stderr}
-		opts.Observe = func(x dpoptest.Exchange) { logServed(log, x) }
+		// The refusals' evidence (check, expected, got) on stderr too.
+		opts.Logger = slog.New(teeHandler{rec.Logger().Handler(), slog.NewTextHandler(log, nil)})
+	}
+	var inspectorLn net.Listener
+	if *inspectorAddr != "off" {
+		host, _, err := net.SplitHostPort(*inspectorAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return usageError(stderr, u, "-inspector must be a loopback address such as 127.0.0.1:8082, or off")
+		}
+		if inspectorLn, err = net.Listen("tcp", *inspectorAddr); err != nil {
+			return failf(stderr, u.name, "starting the inspector: %v", err)
+		}
+		defer inspectorLn.Close()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -139,6 +174,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 
 	var withKeys []serveClient
 	info := serveInfo{Issuer: srv.URL(), Resource: srv.ResourceEndpoint(), ResourceURL: srv.ResourceURL(), Nonces: *nonces}
+	if inspectorLn != nil {
+		info.Inspector = "http://" + inspectorLn.Addr().String() + "/"
+		go func() {
+			if err := rec.Serve(ctx, inspectorLn, inspector.Servers{Issuer: srv.URL(), Resource: srv.ResourceEndpoint()}); err != nil {
+				fmt.Fprintf(stderr, "dpop serve: the inspector stopped: %v\n", err)
+			}
+		}()
+	}
 	for _, c := range srv.Clients() {
 		sc := serveClient{
 			ClientID: c.ID, ClientSecret: c.Secret, Public: c.Public, AuthMethod: c.AuthMethod,
@@ -171,6 +214,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		_ = f.Sync()
 	}
 	fmt.Fprintf(stderr, "dpop serve: issuer %s, resource %s; Ctrl-C to stop\n", srv.URL(), srv.ResourceEndpoint())
+	if info.Inspector != "" {
+		fmt.Fprintf(stderr, "dpop serve: inspector %s (every exchange, decoded, as it happens)\n", info.Inspector)
+	}
 
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "dpop serve: stopping")
@@ -230,4 +276,30 @@ func responseError(x dpoptest.Exchange) string {
 		return j.Error
 	}
 	return ""
+}
+
+// teeHandler sends each record to two handlers.
+type teeHandler [2]slog.Handler
+
+func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return t[0].Enabled(ctx, l) || t[1].Enabled(ctx, l)
+}
+
+func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	for _, h := range t {
+		if h.Enabled(ctx, r.Level) {
+			if err := h.Handle(ctx, r.Clone()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{t[0].WithAttrs(as), t[1].WithAttrs(as)}
+}
+
+func (t teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{t[0].WithGroup(name), t[1].WithGroup(name)}
 }
