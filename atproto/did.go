@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // MaxDIDDocumentSize caps a DID document (and a PLC directory answer).
@@ -105,7 +107,7 @@ func originURL(s string) (string, error) {
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
 		return "", fmt.Errorf("not an origin")
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && syntax.IsLoopbackHost(u.Hostname())) {
 		return "", fmt.Errorf("not https")
 	}
 	return u.Scheme + "://" + u.Host, nil

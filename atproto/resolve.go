@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/internal/syntax"
 	"golang.org/x/oauth2"
 )
 
@@ -196,7 +197,7 @@ func (r *Resolver) ResolveDID(ctx context.Context, did string) (*DIDDocument, er
 	} else {
 		host, _ := webDIDHost(strings.TrimPrefix(did, "did:web:"))
 		scheme := "https"
-		if isLoopback(strings.Split(host, ":")[0]) {
+		if syntax.IsLoopbackHost(strings.Split(host, ":")[0]) {
 			scheme = "http"
 		}
 		u = scheme + "://" + host + "/.well-known/did.json"
@@ -338,15 +339,6 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
-
-// isLoopback reports whether host is "localhost" or a loopback IP address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // parseServerURL checks a server URL a login may start from.
 func parseServerURL(s string) (string, error) {

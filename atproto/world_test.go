@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpopkit/dpop/internal/syntax"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
@@ -141,7 +143,7 @@ func (w *world) lookupTXT(_ context.Context, name string) ([]string, error) {
 // RoundTrip serves the in-process "https" hosts and passes loopback
 // requests to the network.
 func (w *world) RoundTrip(r *http.Request) (*http.Response, error) {
-	if isLoopback(r.URL.Hostname()) {
+	if syntax.IsLoopbackHost(r.URL.Hostname()) {
 		return http.DefaultTransport.RoundTrip(r)
 	}
 	w.mu.Lock()
