@@ -300,7 +300,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // inProcessMCP runs an MCP server behind Protect, with a whoami tool, and
 // dpoptest as its authorization server.
-func inProcessMCP(t *testing.T, asOpts dpoptest.Options) (endpoint string, as *dpoptest.Server) {
+func inProcessMCP(t *testing.T, asOpts dpoptest.Options, mod func(*mcpdpop.ServerOptions)) (endpoint string, as *dpoptest.Server) {
 	t.Helper()
 	mcpSrv := httptest.NewUnstartedServer(nil)
 	endpoint = "http://" + mcpSrv.Listener.Addr().String() + "/mcp"
@@ -316,8 +316,11 @@ func inProcessMCP(t *testing.T, asOpts dpoptest.Options) (endpoint string, as *d
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := mcpdpop.Protect(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil),
-		mcpdpop.ServerOptions{Resource: endpoint, AuthorizationServers: []string{as.URL()}, Tokens: tokens})
+	opts := mcpdpop.ServerOptions{Resource: endpoint, AuthorizationServers: []string{as.URL()}, Tokens: tokens}
+	if mod != nil {
+		mod(&opts)
+	}
+	h, err := mcpdpop.Protect(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +348,7 @@ func TestClientRefreshKeepsTheKey(t *testing.T) {
 				refreshes.Unlock()
 			}
 		},
-	})
+	}, nil)
 	key, _ := dpop.GenerateKey(dpop.ES256)
 	redirect := "http://127.0.0.1:3000/callback"
 	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
@@ -375,5 +378,52 @@ func TestClientRefreshKeepsTheKey(t *testing.T) {
 	defer refreshes.Unlock()
 	if refreshes.n == 0 {
 		t.Errorf("no refresh happened")
+	}
+}
+
+// A server that requires a scope lists it in its metadata; go-sdk's
+// handler asks for it, and the call succeeds. A token without it is
+// answered 403 insufficient_scope with the scope in the DPoP challenge.
+func TestServerRequiredScope(t *testing.T) {
+	endpoint, as := inProcessMCP(t, dpoptest.Options{}, func(o *mcpdpop.ServerOptions) { o.Scopes = []string{"mcp:tools"} })
+	key, _ := dpop.GenerateKey(dpop.ES256)
+	redirect := "http://127.0.0.1:3000/callback"
+	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
+		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "scoped", Version: "1"}, nil).Connect(ctx, mcpdpop.NewClientTransport(endpoint, h), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	if res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}}); err != nil || res.IsError {
+		t.Fatalf("call with the scope: %+v %v", res, err)
+	}
+
+	noScope, err := as.MintToken(key.Thumbprint(), dpoptest.TokenOptions{Audience: []string{endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(initializeBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "DPoP "+noScope)
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(initializeBody)), nil }
+	resp, err := (&client.Transport{Key: key}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs, _ := client.ParseChallenges(resp.Header.Get("WWW-Authenticate"))
+	if resp.StatusCode != http.StatusForbidden || len(cs) != 1 || cs[0].Param("error") != "insufficient_scope" || cs[0].Param("scope") != "mcp:tools" {
+		t.Errorf("token without the scope: %d %q, want 403 insufficient_scope scope=\"mcp:tools\"", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
