@@ -15,34 +15,24 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
 
 // npmDeps are the packages package-lock.json pins; every one must be
 // installed for the tests to run.
 var npmDeps = []string{"dpop", "jose", "oauth4webapi", "oidc-provider"}
 
-// requireNode returns the path of node, or skips the test (fails it when
-// DPOP_REQUIRE_DEPS=1) when node, npm or node_modules is missing.
+// requireNode returns the path of Node 22 (testsupport.Node22: DPOP_NODE,
+// else tools/node22), after checking that the peers of package-lock.json
+// are installed; it skips the test when either is missing, and fails it
+// when DPOP_REQUIRE_DEPS=1.
 func requireNode(t *testing.T) string {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if os.Getenv("DPOP_REQUIRE_DEPS") == "1" {
-			t.Fatalf("interop: %s (DPOP_REQUIRE_DEPS=1)", msg)
-		}
-		t.Skipf("interop: %s; run (cd interop && npm ci) to enable these tests", msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node not found in PATH")
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		missing("npm not found in PATH")
-	}
+	node := testsupport.Node22(t)
 	for _, dep := range npmDeps {
 		if _, err := os.Stat(filepath.Join("node_modules", dep, "package.json")); err != nil {
-			missing("node_modules/%s is not installed", dep)
+			testsupport.Missing(t, "interop: node_modules/"+dep+" is not installed", "install them with: npm ci --prefix interop")
 		}
 	}
 	return node

@@ -3,7 +3,7 @@
 // Listens on 127.0.0.1 (a free port, or the one given as the first
 // argument), then prints one JSON line on standard output:
 //
-//   {"issuer":"http://127.0.0.1:PORT","version":"8.8.1","clients":{...}}
+//   {"issuer":"http://127.0.0.1:PORT","version":"9.13.3","clients":{...}}
 //
 // and serves until it receives SIGTERM or SIGINT, or its standard input
 // closes (so it never outlives the Go test that started it).
@@ -74,10 +74,10 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     userinfo: { enabled: true },
   },
-  // Every DPoP algorithm oidc-provider 8 knows except ES256K (the default
-  // is ES256 and EdDSA only). It has no "Ed25519" (RFC 9864) name.
+  // Every DPoP algorithm oidc-provider 9 knows except ES256K (the default
+  // is ES256, Ed25519 and EdDSA only), so all eleven of ours.
   enabledJWA: {
-    dPoPSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'],
+    dPoPSigningAlgValues: ['ES256', 'ES384', 'ES512', 'Ed25519', 'EdDSA', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'],
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
