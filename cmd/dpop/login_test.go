@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop/atproto"
+	"github.com/dpopkit/dpop/dpoptest"
 	"github.com/dpopkit/dpop/internal/pdstest"
 )
 
@@ -199,5 +201,65 @@ func TestLoginRefusesBadInput(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", r.stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoginNoBrowser: against dpoptest's AT Protocol profile, which
+// approves at once, "dpop login -no-browser" completes: the DID resolves
+// through a PLC directory stand-in to dpoptest's resource server as the
+// PDS, whose RFC 9728 document names dpoptest's authorization server. The
+// saved session then calls the resource with "dpop curl".
+func TestLoginNoBrowser(t *testing.T) {
+	srv := dpoptest.NewServer(dpoptest.Options{Profile: dpoptest.ProfileATProto})
+	t.Cleanup(srv.Close)
+	did := dpoptest.ATProtoDefaultUser
+	plc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/"+did {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/did+ld+json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id":          did,
+			"alsoKnownAs": []string{"at://alice.test"},
+			"service": []map[string]string{{
+				"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": srv.ResourceURL(),
+			}},
+		})
+	}))
+	t.Cleanup(plc.Close)
+	oldBrowse := browse
+	t.Cleanup(func() { browse = oldBrowse })
+	browse = func(string) error { t.Error("-no-browser opened a browser"); return nil }
+
+	session := filepath.Join(t.TempDir(), "s.json")
+	r := mustRun(t, exitOK, "", "login", "-no-browser", "-timeout", "30s", "-plc", plc.URL, "-session", session, did)
+	var out loginOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("login output %q: %v", r.stdout, err)
+	}
+	if out.DID != did || out.Handle != "alice.test" || out.PDS != srv.ResourceURL() || out.Issuer != srv.URL() {
+		t.Errorf("login output %+v", out)
+	}
+	r = mustRun(t, exitOK, "", "curl", "-f", "-session", session, srv.ResourceEndpoint())
+	if !strings.Contains(r.stdout, out.JKT) {
+		t.Errorf("the resource answered %q, want the session key's thumbprint %s in it", r.stdout, out.JKT)
+	}
+
+	// A login as someone else than the DID asked for is refused: the
+	// token's sub is checked.
+	other := "did:plc:someoneelseaaaaaaaaaaaaa"
+	plcOther := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id": other,
+			"service": []map[string]string{{
+				"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": srv.ResourceURL(),
+			}},
+		})
+	}))
+	t.Cleanup(plcOther.Close)
+	r = mustRun(t, exitFail, "", "login", "-no-browser", "-timeout", "30s", "-plc", plcOther.URL, other)
+	if !strings.Contains(r.stderr, did) || !strings.Contains(r.stderr, other) {
+		t.Errorf("a token for another account: %q, want both DIDs named", r.stderr)
 	}
 }
