@@ -185,9 +185,12 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 // A token sent by a second method, in the query or in an
 // application/x-www-form-urlencoded body, is refused with 400
 // invalid_request (RFC 6750 §2, §3.1), whatever the percent-encoding of
-// its name. The body is looked at only when every other check has passed:
-// at most [MaxFormPeek] bytes are read and put back in r.Body, so a handler
-// still reads the whole body.
+// its name. The body is looked at only once the token and the proof have
+// passed: at most [MaxFormPeek] bytes are read and put back in r.Body, so a
+// handler still reads the whole body.
+//
+// Each refusal is reported to Options.Logger and Options.OnRefusal, when
+// set, before Authenticate returns.
 //
 // With Options.NonceOnSuccess the caller of an accepted DPoP request
 // carries a fresh nonce to send with the response (Caller.Nonce).
