@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-// Attack tests: one table per attack class of the conformance checklist,
+// Attack tests: one table per attack class of docs/conformance.md,
 // Part 4.1 (classes 1 to 34). Every table holds at least one accepted
 // positive control next to the attacks, so that no test can pass because
 // everything is refused. Every refusal is checked for the exact sentinel
@@ -41,7 +41,7 @@ const (
 	atkTyp       = `"typ":"dpop+jwt"`
 
 	// atkRFCAccessTokenJWT is the JWT access token of RFC 9449 Figure 8
-	// (checklist 3.8): {"alg":"ES256","kid":"BeALkb"}, no typ.
+	// (its header: {"alg":"ES256","kid":"BeALkb"}, no typ).
 	atkRFCAccessTokenJWT = "eyJhbGciOiJFUzI1NiIsImtpZCI6IkJlQUxrYiJ9.eyJzdWIiOiJzb21lb25lQGV4YW1wbGUuY29tIiwiaXNzIjoiaHR0cHM6Ly9zZXJ2ZXIuZXhhbXBsZS5jb20iLCJuYmYiOjE1NjIyNjI2MTEsImV4cCI6MTU2MjI2NjIxNiwiY25mIjp7ImprdCI6IjBaY09DT1JaTll5LURXcHFxMzBqWnlKR0hUTjBkMkhnbEJWM3VpZ3VBNEkifX0.3Tyo8VTcn6u_PboUmAOYUY1kfAavomW_YwYMkmRNizLJoQzWy2fCo79Zi5yObpIzjWb5xW4OGld7ESZrh0fsrA"
 
 	// The RFC 7638 §3.1 example RSA key and its thumbprint (also the
@@ -750,7 +750,7 @@ func TestAttack08InvalidCurvePoint(t *testing.T) {
 // forge proofs for it, and a token bound to it is not bound at all. The
 // non-canonical encodings also give one point several x values, hence
 // several thumbprints, against the "one key, one encoding" rule of jwk.go
-// (checklist T-05). Both must be refused like an off-curve EC point.
+// (RFC 7638 §3.3). Both must be refused like an off-curve EC point.
 func TestAttack08Ed25519SmallOrderKeys(t *testing.T) {
 	ed := atkKey(t, EdDSA)
 	forged := make([]byte, ed25519.SignatureSize)

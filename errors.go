@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"strings"
 )
 
 // OAuth error codes carried by [Error].
@@ -138,6 +139,24 @@ func (e *Error) Error() string {
 
 // Unwrap returns the sentinel error naming the failed check.
 func (e *Error) Unwrap() error { return e.err }
+
+// errPrefix begins the text of every error the package returns other than
+// an *[Error] (whose text is the OAuth code and description, shared by the
+// packages built on the core): "dpop: " once, then what failed, so that a
+// program can print the error as is.
+const errPrefix = "dpop: "
+
+// chain joins two of the package's errors: outer's text, ": ", then inner's
+// without its prefix, so that errPrefix appears once. It unwraps to both.
+func chain(outer, inner error) error { return &chainError{outer, inner} }
+
+type chainError struct{ outer, inner error }
+
+func (e *chainError) Error() string {
+	return e.outer.Error() + ": " + strings.TrimPrefix(e.inner.Error(), errPrefix)
+}
+
+func (e *chainError) Unwrap() []error { return []error{e.outer, e.inner} }
 
 // ErrorCode returns the OAuth error code of err: the Code of an *[Error] in its
 // chain, or "" when err carries none.

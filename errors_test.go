@@ -79,3 +79,60 @@ func TestFingerprint(t *testing.T) {
 		t.Errorf("Fingerprint(abc) = %q", got)
 	}
 }
+
+// TestErrorPrefix: every error the core returns, other than an *Error,
+// reads "dpop: " once at its start, so a program prints it as is.
+func TestErrorPrefix(t *testing.T) {
+	k := testKey(t, ES256)
+	errs := map[string]error{}
+	add := func(name string, err error) {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			return
+		}
+		errs[name] = err
+	}
+	_, err := ParseKey([]byte(`{"kty":"EC"}`))
+	add("ParseKey missing members", err)
+	_, err = ParseKey([]byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}`))
+	add("ParseKey bad point", err)
+	_, err = ParseKey(k.PublicJWK())
+	add("ParseKey public", err)
+	_, err = Thumbprint([]byte(`[]`))
+	add("Thumbprint", err)
+	_, err = NormalizeURL("ftp://x")
+	add("NormalizeURL", err)
+	_, err = JoinURL("https://x", "nope")
+	add("JoinURL", err)
+	_, err = k.Proof("GET", "not a url")
+	add("Proof url", err)
+	_, err = k.Proof("G T", "https://x/")
+	add("Proof method", err)
+	_, err = k.Proof("GET", "https://x/", WithNonce("a b"))
+	add("Proof nonce", err)
+	_, err = NewVerifier(VerifierOptions{Algorithms: []Algorithm{"HS256"}})
+	add("NewVerifier alg", err)
+	_, err = NewVerifier(VerifierOptions{MaxProofSize: MaxProofSizeLimit + 1})
+	add("NewVerifier size", err)
+	_, err = ParseAlgorithms("ES256,none")
+	add("ParseAlgorithms", err)
+	_, err = GenerateKey("none")
+	add("GenerateKey", err)
+	_, err = NewKey(nil, ES256)
+	add("NewKey nil", err)
+	_, err = k.WithAlgorithm(EdDSA)
+	add("WithAlgorithm", err)
+	_, err = NewHMACNonceSource(HMACNonceOptions{Secret: []byte("short")})
+	add("NewHMACNonceSource", err)
+	_, err = k.MarshalJSON()
+	add("MarshalJSON", err)
+	for name, err := range errs {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "dpop: ") || strings.Count(msg, "dpop: ") != 1 {
+			t.Errorf("%s: %q does not start with one \"dpop: \"", name, msg)
+		}
+	}
+	if !errors.Is(errs["Proof url"], ErrInvalidProofInput) || !errors.Is(errs["Proof url"], ErrInvalidURL) {
+		t.Error("a joined error does not unwrap to both")
+	}
+}

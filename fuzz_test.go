@@ -317,7 +317,7 @@ func fzVerify(t *testing.T, tg fzTarget, proof string) {
 	fzCheckAccepted(t, proof, tg.req, time.Unix(tg.at, 0), p1)
 }
 
-// fzAttackSeeds returns one input per attack class of the checklist.
+// fzAttackSeeds returns one input per attack class of docs/conformance.md.
 func fzAttackSeeds(t testing.TB) []string {
 	k := testKey(t, ES256)
 	rsaK := atkKey(t, RS256)

@@ -64,7 +64,7 @@ func (k *Key) Proof(method, url string, opts ...ProofOption) (string, error) {
 	}
 	htu, err := NormalizeURL(url)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidProofInput, err)
+		return "", chain(ErrInvalidProofInput, err)
 	}
 	if p.nonce != "" && !IsValidNonce(p.nonce) {
 		return "", fmt.Errorf("%w: nonce is not 1*NQCHAR", ErrInvalidProofInput)

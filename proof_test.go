@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Tests of Key.Proof and its helpers: what a client sends (checklist Part 1
+// Tests of Key.Proof and its helpers: what a client sends (RFC 9449
 // §4.2, client rows).
 
 // ptParts is a proof split into its decoded parts.

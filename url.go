@@ -101,7 +101,12 @@ func NormalizeURL(raw string) (string, error) {
 	return p.build(), nil
 }
 
-// JoinURL returns the normalised URI of a request for path (the request's escaped path, e.g. r.URL.EscapedPath()) against base, an absolute http(s) URI whose own path is a prefix (e.g. "https://api.example.com" or "https://example.com/api/"). The result has no query or fragment.
+// JoinURL returns the normalised URI of a request for path (the request's
+// escaped path, e.g. r.URL.EscapedPath()) against base, an absolute
+// http(s) URI whose own path is a prefix (e.g. "https://api.example.com"
+// or "https://example.com/api/"): the URI a proof's htu is compared with
+// behind a proxy (RFC 9449 §4.3 check 9). The result has no query or
+// fragment.
 //
 // The result is NormalizeURL of the normalised base without its trailing
 // slash followed by path, so dot segments in path are resolved against the

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The worked examples of RFC 9449 (checklist Part 3), as fixed vectors.
+// The worked examples of RFC 9449, as fixed vectors.
 const (
 	rfcJWK = `{"kty":"EC","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA","crv":"P-256"}`
 	rfcJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"

@@ -66,13 +66,13 @@ type VerifierOptions struct {
 	// DefaultMaxProofSize.
 	MaxProofSize int
 	// StripHTUQuery makes the verifier drop a query or fragment from the
-	// htu claim before comparing it (checklist A1, lenient). By default an
+	// htu claim before comparing it (lenient; docs/conformance.md A1). By default an
 	// htu with a query or fragment is refused, as RFC 9449 §4.2 says the
 	// client must not send them.
 	StripHTUQuery bool
 	// MediaTypeTyp compares typ as a media type (RFC 7515 §4.1.9):
 	// case-insensitively, with an optional "application/" prefix
-	// (checklist A2). By default typ must be exactly "dpop+jwt".
+	// (docs/conformance.md A2). By default typ must be exactly "dpop+jwt".
 	MediaTypeTyp bool
 	// HeaderCacheSize is the number of parsed headers kept; 0 means
 	// DefaultHeaderCacheSize, a negative value disables the cache.
