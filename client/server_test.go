@@ -59,33 +59,12 @@ type pushedAR struct {
 	jkt    string
 }
 
-// tbLike is the part of testing.TB the server needs, so that examples can
-// run it too.
+// tbLike is the part of testing.TB the server needs.
 type tbLike interface {
 	Helper()
 	Fatal(args ...any)
 	Errorf(format string, args ...any)
 	Cleanup(func())
-}
-
-// exampleTB runs a strictServer outside a test.
-type exampleTB struct{ cleanups []func() }
-
-func (*exampleTB) Helper()                           {}
-func (*exampleTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
-func (*exampleTB) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-func (e *exampleTB) Cleanup(f func())                { e.cleanups = append(e.cleanups, f) }
-func (e *exampleTB) close() {
-	for i := len(e.cleanups) - 1; i >= 0; i-- {
-		e.cleanups[i]()
-	}
-}
-
-// startExampleServer starts a strict authorization and resource server for
-// an example; stop shuts it down.
-func startExampleServer() (s *strictServer, stop func()) {
-	tb := &exampleTB{}
-	return newStrictServer(tb), tb.close
 }
 
 func newStrictServer(t tbLike) *strictServer {
