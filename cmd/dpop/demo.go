@@ -82,6 +82,7 @@ type demoStep struct {
 // demoRun runs the steps and prints them as they go.
 type demoRun struct {
 	text  io.Writer // nil with -json
+	pr    *demoPrinter
 	mu    sync.Mutex
 	steps []*demoStep
 }
@@ -102,7 +103,7 @@ func (d *demoRun) observe(x *exchange) {
 	s := d.steps[len(d.steps)-1]
 	s.Exchanges = append(s.Exchanges, x)
 	if d.text != nil {
-		printExchange(d.text, "   ", x)
+		d.pr.print(d.text, x)
 	}
 }
 
@@ -111,18 +112,26 @@ func (d *demoRun) begin(title string) *demoStep {
 	defer d.mu.Unlock()
 	s := &demoStep{Name: demoStepNames[len(d.steps)], Title: title, Exchanges: []*exchange{}}
 	d.steps = append(d.steps, s)
-	d.printf("\n%d. %s\n", len(d.steps), title)
+	if d.text != nil {
+		var b strings.Builder
+		wrap(&b, "\n"+d.pr.style(styleBold, fmt.Sprintf("%d. ", len(d.steps))), "   ", d.pr.style(styleBold, title))
+		d.printf("%s", b.String())
+	}
 	return s
 }
 
 // end records the verdict of s.
 func (d *demoRun) end(s *demoStep, passed bool, format string, args ...any) bool {
 	s.Passed, s.Detail = passed, fmt.Sprintf(format, args...)
-	mark := "✓"
-	if !passed {
-		mark = "✗"
+	if d.text != nil {
+		mark := d.pr.style(styleGreen, "✓")
+		if !passed {
+			mark = d.pr.style(styleRed, "✗")
+		}
+		var b strings.Builder
+		wrap(&b, "   "+mark+" ", "     ", s.Detail)
+		d.printf("%s", b.String())
 	}
-	d.printf("   %s %s\n", mark, s.Detail)
 	return passed
 }
 
@@ -162,7 +171,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 
 	d := &demoRun{}
 	if !*asJSON {
-		d.text = stdout
+		d.text, d.pr = stdout, newDemoPrinter(useColor(stdout))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -183,7 +192,8 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	d.printf("dpop demo: DPoP (RFC 9449) from discovery to a refused replay, in one process\n\n")
 	d.printf("   authorization server  %s  (demands DPoP nonces)\n", srv.URL())
 	d.printf("   resource server       %s  (demands its own DPoP nonces)\n", srv.ResourceURL())
-	d.printf("   client                public-client, %s key with thumbprint %s\n", key.Algorithm(), key.Thumbprint())
+	d.printf("   client                public-client, %s key\n", key.Algorithm())
+	d.printf("                         with thumbprint (jkt) %s\n", key.Thumbprint())
 
 	demoSteps(ctx, d, srv, key)
 	d.skipRest()

@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"bytes"
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"unicode/utf8"
 )
 
 // demoResult is the -json output of demo.
@@ -179,5 +184,77 @@ func TestDescribeForm(t *testing.T) {
 	want := "grant_type=refresh_token refresh_token=01234567… client_secret=*** client_id=c"
 	if got != want {
 		t.Errorf("describeForm = %q, want %q", got, want)
+	}
+}
+
+// TestDemoReadable: the lines fit 100 columns, there is no colour when
+// the output is not a terminal, nonces are named in order, each term is
+// explained once and the proof header is shown once per key.
+func TestDemoReadable(t *testing.T) {
+	r := mustRun(t, exitOK, "", "demo")
+	for line := range strings.Lines(r.stdout) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > demoWidth {
+			t.Errorf("a line of %d columns: %q", n, line)
+		}
+	}
+	if strings.Contains(r.stdout, "\x1b[") {
+		t.Error("colour escapes in output that is not a terminal")
+	}
+	for _, want := range []string{"DPoP-Nonce: n1 (…", "nonce=n1 (…", "DPoP-Nonce: n2 (…", "iat=", "Z jti="} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	for _, term := range []string{"· jkt: ", "· htm, htu: ", "· ath: ", "· nonce: "} {
+		if n := strings.Count(r.stdout, term); n != 1 {
+			t.Errorf("%q explained %d times, want once", term, n)
+		}
+	}
+	// Two keys sign proofs in the demo: the client's and the attacker's.
+	if n := strings.Count(r.stdout, "DPoP header: typ dpop+jwt"); n != 2 {
+		t.Errorf("the proof header is shown %d times, want once per key (2)", n)
+	}
+	if regexp.MustCompile(`iat=\d{9,}`).MatchString(r.stdout) {
+		t.Error("iat shown as a Unix number")
+	}
+}
+
+func TestUseColor(t *testing.T) {
+	if useColor(&bytes.Buffer{}) {
+		t.Error("colour on a buffer")
+	}
+	t.Setenv("NO_COLOR", "1")
+	if useColor(os.Stdout) {
+		t.Error("colour with NO_COLOR set")
+	}
+	var b strings.Builder
+	wrap(&b, "   ", "     ", strings.Repeat("word ", 50))
+	for line := range strings.Lines(b.String()) {
+		if len(strings.TrimSuffix(line, "\n")) > demoWidth || !strings.HasPrefix(line, "   ") {
+			t.Errorf("wrapped line %q", line)
+		}
+	}
+	if n := visibleLen("\x1b[1mbold\x1b[0m"); n != 4 {
+		t.Errorf("visibleLen = %d", n)
+	}
+}
+
+func TestDemoHTML(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.html")
+	r := mustRun(t, exitOK, "", "demo", "-html", path)
+	if !strings.Contains(r.stderr, path) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"mode":"static"`, `"path":"/par"`, `"verdict":"refused"`, `"check":"replay"`, "<svg"} {
+		if want == "<svg" {
+			want = "createElementNS" // drawn by the script
+		}
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the report lacks %s", want)
+		}
 	}
 }
