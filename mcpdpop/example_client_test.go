@@ -118,3 +118,36 @@ func ExampleNewClientTransport() {
 	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
 	// Output: alice with a DPoP key: true
 }
+
+// The DPoP transport under the handler holds the key and the servers'
+// nonces, e.g. to save them with a session.
+func ExampleOAuthHandler_Transport() {
+	key, _ := dpop.GenerateKey(dpop.ES256)
+	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
+		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher("http://127.0.0.1:3000/callback", nil),
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{"http://127.0.0.1:3000/callback"}},
+		},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(h.Transport().Key.Thumbprint() == key.Thumbprint())
+	// Output: true
+}
+
+// A code fetcher for authorization servers that approve at once: it reads
+// the code from the redirect instead of waiting for a browser.
+func ExampleHeadlessFetcher() {
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://127.0.0.1:3000/callback?code=abc&state="+r.URL.Query().Get("state"), http.StatusFound)
+	}))
+	defer as.Close()
+	fetch := mcpdpop.HeadlessFetcher("http://127.0.0.1:3000/callback", nil)
+	res, err := fetch(context.Background(), &auth.AuthorizationArgs{URL: as.URL + "/authorize?state=xyz"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Code, res.State)
+	// Output: abc xyz
+}

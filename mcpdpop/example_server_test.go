@@ -91,3 +91,17 @@ func ExampleTokenInfo() {
 	// alice#0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
 	// DPoP
 }
+
+// A tool reads the verified caller from go-sdk's request.
+func ExampleCallerFromTokenInfo() {
+	whoami := func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		caller, ok := mcpdpop.CallerFromTokenInfo(req.Extra.TokenInfo)
+		if !ok {
+			return nil, nil, fmt.Errorf("not behind mcpdpop.Protect")
+		}
+		text := fmt.Sprintf("%s (client %s, key %s, scopes %v)", caller.Subject, caller.ClientID, caller.JKT, caller.Scopes)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "my-server", Version: "1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami"}, whoami)
+}
