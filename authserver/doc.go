@@ -17,12 +17,20 @@
 //     proof against the PAR endpoint URL, checks it against dpop_jkt, and
 //     returns the thumbprint to store with the request_uri and, later, the
 //     code.
-//   - Errors (RFC 6749 §5.2): every refusal is an [*Error] carrying the OAuth
-//     code, a description safe to show, the HTTP status and, for
-//     use_dpop_nonce, the nonce to send; [WriteError] writes it as JSON with
-//     Cache-Control: no-store and a single DPoP-Nonce header (§8).
-//     [AS.IssueNonce] and [WriteNonce] put a fresh nonce on a successful
-//     response (§8.2).
+//   - Errors (RFC 6749 §5.2): every refusal is an [*Error]: the toolkit's
+//     OAuth error, a *[dpop.Error] (code, description safe to show, nonce
+//     for use_dpop_nonce, and the evidence for logs: the check that failed,
+//     expected and got), with the HTTP status. [WriteError] writes it as
+//     JSON with Cache-Control: no-store and a single DPoP-Nonce header (§8),
+//     never the evidence. [Options.Logger] logs each refusal with its
+//     evidence. [AS.IssueNonce] and [WriteNonce] put a fresh nonce on a
+//     successful response (§8.2).
+//   - Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document,
+//     RFC 7591 §2 metadata): [ParseClientIDURL], [ParseClientMetadataDocument]
+//     and a [ClientIDResolver] that fetches a client_id URL's document with
+//     the checks an SSRF surface needs (every address checked at dial
+//     time, no redirects by default, size and time caps) and a bounded
+//     cache.
 //   - Published data: [AS.Metadata] (RFC 8414
 //     dpop_signing_alg_values_supported, §5.1), [ParseClientMetadata]
 //     (dpop_bound_access_tokens, §5.2), [SetConfirmation] and

@@ -24,6 +24,17 @@
 // the algorithms, the lifetimes and the clock, and Observe sees every
 // HTTP exchange.
 //
-// Four clients are registered (see Client): "public-client",
-// "confidential-client", "jwt-client" and "bearer-client".
+// It also serves RFC 7591 dynamic client registration (with RFC 9449 §5.2
+// dpop_bound_access_tokens) and honours RFC 8707 resource indicators
+// against an allow-list (Options.Resources, Options.Audience), so that it
+// can be the authorization server of a local MCP server. Server.MintToken
+// issues a bound access token in one call, for tests of a resource server.
+// Options.Profile set to ProfileATProto runs the AT Protocol profile: PAR
+// with DPoP required, nonces at both servers, client ID metadata documents
+// (through authserver.ClientIDResolver), loopback development clients and
+// RFC 9207 iss. Options.Logger receives every refusal with its evidence.
+//
+// Four clients are registered (see Client and Server.RegisteredClient):
+// "public-client", "confidential-client", "jwt-client" and
+// "bearer-client"; more register at /register.
 package dpoptest
