@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -268,4 +270,138 @@ func advCPU() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// Exhaustion: what unsigned or throw-away input can make a verifier hold.
+
+// advHeapAfterGC returns the live heap after a full collection.
+func advHeapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestExhaustionPaddedHeaders sends proofs whose header is padded with an
+// ignored kid to the largest proof a verifier can be configured for, each
+// header distinct: unsigned ones (a signature of zeros) and ones validly
+// signed by a throw-away key. The live heap must not grow with the number
+// of such headers beyond what the header cache is documented to hold:
+// unsigned headers are never kept, and a kept one costs well under 1 KiB
+// whatever its size on the wire.
+func TestExhaustionPaddedHeaders(t *testing.T) {
+	n := 1024
+	if testing.Short() {
+		n = 256
+	}
+	k := testKey(t, ES256)
+	req := Request{Method: "POST", URL: atkURL}
+	base := atkHeader(k, atkStr("kid", ""))
+	claims := atkClaims()
+	// The kid that fills the proof to MaxProofSizeLimit with these claims.
+	fill, _ := advFit(MaxProofSizeLimit, func(n int) (string, string) {
+		return atkHeader(k, atkStr("kid", strings.Repeat("A", n))), claims
+	})
+	padLen := len(fill) - len(base)
+	padded := func(i int) string {
+		kid := fmt.Sprintf("%08d", i)
+		return atkHeader(k, atkStr("kid", kid+strings.Repeat("A", padLen-len(kid))))
+	}
+	for _, tc := range []struct {
+		name   string
+		signed bool
+	}{{"unsigned", false}, {"signed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _ := newTestVerifier(t, atkNow, VerifierOptions{MaxProofSize: MaxProofSizeLimit})
+			before := advHeapAfterGC()
+			for i := range n {
+				hdr := padded(i)
+				var proof string
+				if tc.signed {
+					proof = craft(t, k, hdr, atkClaims())
+				} else {
+					proof = advUnsigned(hdr, claims)
+				}
+				if i == 0 && (len(proof) > MaxProofSizeLimit || len(proof) < MaxProofSizeLimit-100) {
+					t.Fatalf("proof of %d bytes, want just under %d", len(proof), MaxProofSizeLimit)
+				}
+				_, err := v.Verify(context.Background(), proof, req)
+				switch {
+				case tc.signed && err != nil:
+					t.Fatalf("proof %d: %v", i, err)
+				case !tc.signed && (!errors.Is(err, ErrInvalidSignature) || ErrorCode(err) != CodeInvalidProof):
+					t.Fatalf("proof %d: %v, want ErrInvalidSignature (%s)", i, err, CodeInvalidProof)
+				}
+			}
+			growth := int64(advHeapAfterGC()) - int64(before)
+			runtime.KeepAlive(v)
+			// The replay store documents about 100 bytes per entry.
+			bound := int64(min(n, DefaultHeaderCacheSize)*1024 + n*256 + 1<<20)
+			t.Logf("%d %s headers of %d bytes: heap growth %d KiB (bound %d KiB)", n, tc.name, len(padded(0)), growth>>10, bound>>10)
+			if growth > bound {
+				t.Errorf("heap grew by %d KiB after %d %s padded headers, more than the bound of %d KiB", growth>>10, n, tc.name, bound>>10)
+			}
+		})
+	}
+}
+
+// TestExhaustionAdversarialShardKeys floods a verifier whose replay store
+// holds 4096 proofs: first one client with 1024 validly signed proofs whose
+// jtis it chose so that they would all have fallen in one of the store's
+// four shards had the shard been taken from the replay key, then honest
+// clients. Every honest proof is accepted until the store holds 4096, the
+// next is refused with temporarily_unavailable (the store fails closed),
+// and the heap grows by what the store holds, not more.
+func TestExhaustionAdversarialShardKeys(t *testing.T) {
+	const maxEntries = 4096
+	store := NewMemoryReplayStore(MemoryReplayOptions{MaxEntries: maxEntries, Now: atkTime})
+	if len(store.shards) != 4 {
+		t.Fatalf("%d shards, want 4", len(store.shards))
+	}
+	v, _ := newTestVerifier(t, atkNow, VerifierOptions{Replay: store})
+	req := Request{Method: "POST", URL: atkURL}
+	attacker := atkNewES256(t)
+	honest := make([]*Key, 8)
+	for i := range honest {
+		honest[i] = atkNewES256(t)
+	}
+	before := advHeapAfterGC()
+	verify := func(k *Key, jti string) error {
+		_, err := v.Verify(context.Background(), craft(t, k, atkHeader(k), atkClaims(atkStr("jti", jti))), req)
+		return err
+	}
+	tilted := 0
+	for i := 0; tilted < maxEntries/4; i++ {
+		jti := "tilt-" + strconv.Itoa(i)
+		if replayKey(attacker.Thumbprint(), jti)[0]%4 != 0 {
+			continue
+		}
+		if err := verify(attacker, jti); err != nil {
+			t.Fatalf("attacker's proof %d: %v", tilted, err)
+		}
+		tilted++
+	}
+	accepted := 0
+	for i := range maxEntries {
+		err := verify(honest[i%len(honest)], "honest-"+strconv.Itoa(i))
+		if err != nil {
+			if !errors.Is(err, ErrStoreUnavailable) || ErrorCode(err) != CodeTemporarilyUnavailable {
+				t.Fatalf("honest proof %d: %v, want ErrStoreUnavailable (%s)", i, err, CodeTemporarilyUnavailable)
+			}
+			break
+		}
+		accepted++
+	}
+	growth := int64(advHeapAfterGC()) - int64(before)
+	runtime.KeepAlive(v)
+	bound := int64(maxEntries*256 + DefaultHeaderCacheSize*1024 + 1<<20)
+	t.Logf("%d tilted proofs, then %d honest ones accepted (%d of %d entries); heap growth %d KiB (bound %d KiB)",
+		tilted, accepted, tilted+accepted, maxEntries, growth>>10, bound>>10)
+	if tilted+accepted != maxEntries {
+		t.Errorf("first refusal after %d entries, want exactly %d", tilted+accepted, maxEntries)
+	}
+	if growth > bound {
+		t.Errorf("heap grew by %d KiB, more than the bound of %d KiB", growth>>10, bound>>10)
+	}
 }
