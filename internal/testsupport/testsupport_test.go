@@ -3,7 +3,9 @@ package testsupport
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestRepoRootFindsTools(t *testing.T) {
@@ -27,5 +29,34 @@ func TestNode22(t *testing.T) {
 	p := Node22(t)
 	if p == "" {
 		t.Fatal("Node22 returned an empty path")
+	}
+}
+
+func TestClock(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	c := NewClock(start)
+	if !c.Now().Equal(start) {
+		t.Fatalf("Now = %v, want %v", c.Now(), start)
+	}
+	c.Advance(time.Minute)
+	if want := start.Add(time.Minute); !c.Now().Equal(want) {
+		t.Fatalf("after Advance: %v, want %v", c.Now(), want)
+	}
+	c.Set(start)
+	if !c.Now().Equal(start) {
+		t.Fatalf("after Set: %v, want %v", c.Now(), start)
+	}
+}
+
+func TestLockedBufferKeepsTheStart(t *testing.T) {
+	var b LockedBuffer
+	chunk := strings.Repeat("x", 64<<10)
+	for range 40 {
+		if n, err := b.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if n := len(b.String()); n > maxBuffered+len(chunk) || n < maxBuffered {
+		t.Fatalf("kept %d bytes, want about %d", n, maxBuffered)
 	}
 }

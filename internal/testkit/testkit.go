@@ -1,0 +1,63 @@
+// Package testkit holds the test helpers that need the core: keys, proofs
+// and a replay store that cannot answer, shared by the tests of the
+// packages above the core (client, authserver, resource, dpoptest,
+// redisstore, cmd/dpop and the modules beside them).
+//
+// The core's own in-package tests cannot import it (it imports the core);
+// what they share with the others, such as the settable clock, lives in
+// internal/testsupport, which imports only the standard library. Nothing
+// here is part of the public API.
+package testkit
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dpopkit/dpop"
+)
+
+// Key returns a fresh ES256 key, failing t if it cannot be made.
+func Key(t testing.TB) *dpop.Key {
+	t.Helper()
+	return KeyAlg(t, dpop.ES256)
+}
+
+// KeyAlg returns a fresh key for alg, failing t if it cannot be made.
+func KeyAlg(t testing.TB, alg dpop.Algorithm) *dpop.Key {
+	t.Helper()
+	k, err := dpop.GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Proof returns a proof by k for method and url, failing t if it cannot be
+// made.
+func Proof(t testing.TB, k *dpop.Key, method, url string, opts ...dpop.ProofOption) string {
+	t.Helper()
+	p, err := k.Proof(method, url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ErrStoreDown is what a FailingStore answers when its Err is nil.
+var ErrStoreDown = errors.New("replay store down")
+
+// FailingStore is a replay store that cannot answer: every Seen returns
+// Err, or ErrStoreDown when Err is nil.
+type FailingStore struct {
+	Err error
+}
+
+// Seen fails.
+func (s FailingStore) Seen(context.Context, dpop.ReplayKey, time.Time) (bool, error) {
+	if s.Err != nil {
+		return false, s.Err
+	}
+	return false, ErrStoreDown
+}
