@@ -4,7 +4,9 @@
 //
 // It imports only the standard library. The client transport, the
 // authorization-server rules and the resource-server middleware are built
-// on it in sibling packages.
+// on it in sibling packages; docs/architecture.md maps the packages, the
+// files of this one (one concept per file) and where each shared fact is
+// stated.
 //
 // # Keys
 //
@@ -34,8 +36,9 @@
 //     case-variant member names, valid UTF-8): typ, alg on the allow-list,
 //     no crit, a public jwk whose type fits alg, EC points on the curve with
 //     fixed-length coordinates, RSA sizes bounded before any arithmetic;
-//     a validated header is cached, so a client's repeated header costs a
-//     map lookup;
+//     a header whose key signed a verified proof is cached under its
+//     SHA-256, so a client's repeated header costs a hash and a map
+//     lookup, and unsigned headers are never kept;
 //  3. the claims: jti, htm, htu, iat with their JSON types;
 //  4. the signature with the jwk, and no other key;
 //  5. htm exactly, htu after RFC 3986 normalisation of both sides, iat in
@@ -47,7 +50,12 @@
 // Every rejection is an *[Error] with the OAuth error code to send
 // (invalid_dpop_proof, use_dpop_nonce with a fresh nonce, invalid_token for
 // a key that is not the token's) and wraps a sentinel error naming the
-// failed check, for errors.Is.
+// failed check, for errors.Is. For the operator's logs only, it also holds
+// the evidence: the check and the values it compared (normalised htu on
+// both sides, iat against the window and the server clock, the nonce
+// source's reason, ...), never a token or a private key.
+//
+// Every other error the package returns reads "dpop: " once, at its start.
 //
 // # Nonces and replay
 //
