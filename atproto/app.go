@@ -3,6 +3,8 @@ package atproto
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -166,11 +168,11 @@ func (a *App) Start(ctx context.Context, input string) (*Request, error) {
 		}
 		// A PDS names its authorization server; an entryway is one.
 		meta, err := r.AuthorizationServer(ctx, server)
-		if err != nil {
+		if errors.Is(err, errNoResourceMetadata) {
 			meta, err = r.Metadata(ctx, server)
-			if err != nil {
-				return nil, err
-			}
+		}
+		if err != nil {
+			return nil, err
 		}
 		req.Metadata = meta
 	default:
@@ -354,5 +356,73 @@ func (a *App) acceptToken(_ context.Context, d *SessionData, tok *oauth2.Token, 
 	d.AccessToken = checked.AccessToken
 	d.RefreshToken = checked.RefreshToken
 	d.Expiry = checked.Expiry
+	return nil
+}
+
+// ClientMetadata returns the client metadata document of the App
+// (draft-ietf-oauth-client-id-metadata-document) to serve at its
+// ClientID: the redirect URI, the scope, dpop_bound_access_tokens, and for
+// a confidential client private_key_jwt with the ClientKey's public key
+// in jwks. A loopback client has no document: it returns nil.
+func (a *App) ClientMetadata() *client.ClientMetadata {
+	if strings.HasPrefix(a.cfg.ClientID, "http://localhost") {
+		return nil
+	}
+	var keys []*client.ClientKey
+	if a.cfg.ClientKey != nil {
+		keys = append(keys, a.cfg.ClientKey)
+	}
+	return client.NewClientMetadata(a.cfg.ClientID, []string{a.cfg.RedirectURI}, a.scope, keys...)
+}
+
+// savedRequest is the JSON form of a Request.
+type savedRequest struct {
+	URL      string            `json:"url"`
+	State    string            `json:"state"`
+	DID      string            `json:"did,omitempty"`
+	Handle   string            `json:"handle,omitempty"`
+	PDS      string            `json:"pds,omitempty"`
+	Issuer   string            `json:"issuer"`
+	Metadata *client.Metadata  `json:"metadata"`
+	Verifier string            `json:"code_verifier"`
+	Key      json.RawMessage   `json:"dpop_key"`
+	Nonces   map[string]string `json:"nonces,omitempty"`
+	Created  time.Time         `json:"created"`
+}
+
+// MarshalJSON encodes the request, its private DPoP key included, for an
+// application that keeps pending logins outside the process (a web
+// application between Start and Callback). Store it as a secret.
+func (r *Request) MarshalJSON() ([]byte, error) {
+	if r.Key == nil {
+		return nil, errors.New("atproto: a Request without a key")
+	}
+	k, err := r.Key.MarshalPrivateJWK()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(savedRequest{
+		URL: r.URL, State: r.State, DID: r.DID, Handle: r.Handle, PDS: r.PDS, Issuer: r.Issuer,
+		Metadata: r.Metadata, Verifier: r.Verifier, Key: k, Nonces: r.Nonces, Created: r.Created,
+	})
+}
+
+// UnmarshalJSON decodes a request encoded by MarshalJSON.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	var s savedRequest
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if s.Metadata == nil || s.Metadata.Issuer != s.Issuer {
+		return errors.New("atproto: saved request without the metadata of its issuer")
+	}
+	key, err := dpop.ParseKey(s.Key)
+	if err != nil {
+		return fmt.Errorf("atproto: saved request key: %w", err)
+	}
+	*r = Request{
+		URL: s.URL, State: s.State, DID: s.DID, Handle: s.Handle, PDS: s.PDS, Issuer: s.Issuer,
+		Metadata: s.Metadata, Verifier: s.Verifier, Key: key, Nonces: s.Nonces, Created: s.Created,
+	}
 	return nil
 }

@@ -2,11 +2,15 @@ package atproto_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 
 	"github.com/dpopkit/dpop/atproto"
+	"github.com/dpopkit/dpop/dpoptest"
 )
 
 // A command-line login as a public client: start from the handle, send
@@ -48,27 +52,57 @@ func Example_login() {
 	fmt.Println("logged in as", s.DID(), "on", s.PDS())
 }
 
-// Calling the PDS with a restored session: the client adds the token and a
-// proof to each request, keeps the PDS's nonce, and refreshes the token
-// when it is due.
+// A whole login against dpoptest running the AT Protocol profile, with a
+// small PLC directory for the account's DID document, then a call to the
+// PDS (dpoptest's resource server) with the session's client.
 func ExampleSession_Client() {
+	srv := dpoptest.NewServer(dpoptest.Options{Profile: dpoptest.ProfileATProto})
+	defer srv.Close()
+	did := dpoptest.ATProtoDefaultUser
+	plc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"id":%q,"service":[{"id":"#atproto_pds","type":"AtprotoPersonalDataServer","serviceEndpoint":%q}]}`,
+			did, srv.ResourceURL())
+	}))
+	defer plc.Close()
+
 	ctx := context.Background()
+	redirect := "http://127.0.0.1/callback"
 	app, err := atproto.NewApp(atproto.Config{
-		ClientID:    "https://app.example/client-metadata.json",
-		RedirectURI: "https://app.example/callback",
-		Store:       &atproto.FileStore{Path: "sessions.json"},
+		ClientID:    atproto.LoopbackClientID(redirect, "atproto"),
+		RedirectURI: redirect,
+		Resolver:    &atproto.Resolver{PLCURL: plc.URL},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := app.Resume(ctx, "did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+	req, err := app.Start(ctx, did)
 	if err != nil {
-		log.Fatal(err) // errors.Is(err, atproto.ErrNoSession): log in first
+		log.Fatal(err)
 	}
-	resp, err := s.Client().Get(s.PDS() + "/xrpc/com.atproto.server.getSession")
+	// The browser: dpoptest signs the user in at once and redirects.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(req.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	s, err := app.Callback(ctx, req, back.Query())
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Token, proof and the PDS's nonce on every call; refreshed when due.
+	resp, err = s.Client().Get(srv.ResourceEndpoint())
 	if err != nil {
 		log.Fatal(err) // errors.Is(err, atproto.ErrSessionDead): log in again
 	}
 	defer resp.Body.Close()
-	fmt.Println(resp.Status)
+	var caller dpoptest.ResourceResponse
+	if err := json.NewDecoder(resp.Body).Decode(&caller); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.StatusCode, s.DID() == did, caller.Subject == did, caller.JKT == s.Key().Thumbprint())
+	// Output:
+	// 200 true true true
 }

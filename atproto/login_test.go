@@ -2,6 +2,7 @@ package atproto
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -236,5 +237,66 @@ func TestStartRefusals(t *testing.T) {
 				t.Fatal("a request was pushed to a server that failed the checks")
 			}
 		})
+	}
+}
+
+// TestRequestJSON: a pending login saved as JSON (as a web application
+// keeps it between Start and Callback) completes after decoding.
+func TestRequestJSON(t *testing.T) {
+	w := newWorld(t)
+	a := w.app(nil, nil)
+	req, err := a.Start(context.Background(), "alice.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Request
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Key.Thumbprint() != req.Key.Thumbprint() || back.State != req.State {
+		t.Fatal("decoded request differs")
+	}
+	s, err := a.Callback(context.Background(), &back, w.approve(req.URL))
+	if err != nil || s.Key().Thumbprint() != req.Key.Thumbprint() {
+		t.Fatalf("callback after decoding: %v", err)
+	}
+	if err := json.Unmarshal([]byte(`{"issuer":"x","metadata":{"issuer":"y"}}`), &back); err == nil {
+		t.Fatal("a request with another issuer's metadata decoded")
+	}
+}
+
+// TestStartFromServerKeepsRefusals: a PDS URL whose authorization server
+// does not list it is refused, not retried as an authorization server.
+func TestStartFromServerKeepsRefusals(t *testing.T) {
+	w := newWorld(t)
+	w.mu.Lock()
+	w.meta["protected_resources"] = []string{"https://other.example"}
+	w.mu.Unlock()
+	if _, err := w.app(nil, nil).Start(context.Background(), w.pds.URL); !errors.Is(err, ErrPDSNotListed) {
+		t.Fatalf("got %v", err)
+	}
+	// An entryway (an authorization server without RFC 9728 metadata)
+	// is used as it is.
+	w.mu.Lock()
+	w.meta["protected_resources"] = []string{w.pds.URL}
+	w.mu.Unlock()
+	if _, err := w.app(nil, nil).Start(context.Background(), w.as.URL); err != nil {
+		t.Fatalf("entryway: %v", err)
+	}
+}
+
+func TestClientMetadataDocument(t *testing.T) {
+	w := newWorld(t)
+	if w.app(nil, nil).ClientMetadata() != nil {
+		t.Fatal("a loopback client has a document")
+	}
+	ck, _ := client.GenerateClientKey("", "")
+	doc := w.app(ck, nil).ClientMetadata()
+	if err := doc.Validate(); err != nil || !doc.DPoPBoundAccessTokens || doc.Scope != "atproto transition:generic" || doc.TokenEndpointAuthMethod != "private_key_jwt" {
+		t.Fatalf("%+v %v", doc, err)
 	}
 }

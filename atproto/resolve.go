@@ -67,6 +67,10 @@ func (r *Resolver) timeout() time.Duration {
 	return DefaultFetchTimeout
 }
 
+// errNoResourceMetadata marks a server without usable RFC 9728 metadata:
+// a login started from its URL then tries it as an authorization server.
+var errNoResourceMetadata = errors.New("no protected resource metadata")
+
 // errRedirect is returned by the resolver's CheckRedirect.
 var errRedirect = errors.New("redirect refused")
 
@@ -258,7 +262,7 @@ func (r *Resolver) AuthorizationServer(ctx context.Context, pds string) (*client
 	cctx := context.WithValue(ctx, oauth2.HTTPClient, r.metadataClient())
 	rm, err := client.DiscoverResource(cctx, pds)
 	if err != nil {
-		return nil, newErr(ErrProfile, "discover", "RFC 9728 metadata of "+pds, "an unusable answer", err)
+		return nil, newErr(ErrProfile, "discover", "RFC 9728 metadata of "+pds, "an unusable answer", errors.Join(errNoResourceMetadata, err))
 	}
 	if len(rm.AuthorizationServers) != 1 {
 		return nil, newErr(ErrProfile, "discover", "exactly one authorization server in "+pds+"'s metadata", fmt.Sprintf("%d", len(rm.AuthorizationServers)), nil)
