@@ -9,7 +9,8 @@
 # DPOP_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/dpop), keyed by the
 # better-sqlite3 version and Node's module ABI, so that a second run on a
 # fresh checkout builds nothing. Building it (only when not cached) needs a
-# C++ toolchain and python3 (Debian: apt-get install build-essential python3).
+# C++ toolchain and python3: when they are missing and apt-get can run, the
+# script installs build-essential and python3 with it.
 #
 # Usage: internal/pdstest/install.sh   (from anywhere)
 set -eu
@@ -53,7 +54,7 @@ t1=$(date +%s)
 # --ignore-scripts: better-sqlite3's install script would try to download a
 # prebuilt binary; the module is built (or taken from the cache) below. The
 # other install scripts (core-js, protobufjs) only print messages.
-npm ci --prefix "$nodedir" --ignore-scripts --no-audit --no-fund
+npm ci --prefix "$nodedir" --ignore-scripts --no-audit --no-fund --prefer-offline
 say "npm ci: $(elapsed "$t1")"
 
 sqlite_version=$("$node" -p "require('$nodedir/node_modules/better-sqlite3/package.json').version")
@@ -67,12 +68,18 @@ if [ -f "$cached" ]; then
 	say "better-sqlite3 $sqlite_version: native module from the cache $cached"
 fi
 if ! loads; then
+	missing=""
 	for tool in make g++ python3; do
-		command -v "$tool" >/dev/null 2>&1 || {
-			say "building better-sqlite3 needs $tool (Debian: apt-get install build-essential python3)"
-			exit 1
-		}
+		command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 	done
+	if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		say "building better-sqlite3 needs$missing: apt-get install build-essential python3"
+		DEBIAN_FRONTEND=noninteractive apt-get update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends build-essential python3
+	elif [ -n "$missing" ]; then
+		say "building better-sqlite3 needs$missing (Debian: apt-get install build-essential python3)"
+		exit 1
+	fi
 	t2=$(date +%s)
 	say "building better-sqlite3 $sqlite_version against Node $("$node" --version)'s headers"
 	(cd "$nodedir" && npm_config_nodedir="$n22pkg" npm_config_build_from_source=true npm rebuild better-sqlite3)
