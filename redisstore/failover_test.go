@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -172,12 +173,23 @@ func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failo
 	}
 	res := failoverResult{accepted: len(accepted), unavail: int(unavail.Load()),
 		outage: time.Duration(firstBack.Load() - killedAt.Load())}
-	for _, k := range accepted {
-		n, err := rc.Exists(ctx, s.Key(k)).Result()
-		if err != nil {
+	// Thousands of keys: look them up in pipelines, under a deadline
+	// that leaves room for the race detector on a busy machine.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for chunk := range slices.Chunk(accepted, 500) {
+		pipe := rc.Pipeline()
+		cmds := make([]*redis.IntCmd, len(chunk))
+		for i, k := range chunk {
+			cmds[i] = pipe.Exists(ctx, s.Key(k))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
+		for i, k := range chunk {
+			if cmds[i].Val() != 0 {
+				continue
+			}
 			res.lost++
 			if seen, err := s.Seen(ctx, k, exp); err == nil && !seen {
 				res.acceptedTw++
