@@ -277,14 +277,14 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 		}
 		c := s.client(id)
 		if c == nil || c.AuthMethod != AuthClientSecretBasic || !secretEqual(c.Secret, secret) {
-			return nil, invalidClient(w, true, "client authentication failed")
+			return nil, authEvidence(invalidClient(w, true, "client authentication failed"), c, id, AuthClientSecretBasic)
 		}
 		return &authResult{client: c}, nil
 	case hasSecret:
 		c := s.client(formID)
 		if c == nil || c.Secret == "" || (c.AuthMethod != AuthClientSecretPost && c.AuthMethod != AuthClientSecretBasic) ||
 			!secretEqual(c.Secret, form.Get("client_secret")) {
-			return nil, invalidClient(w, false, "client authentication failed")
+			return nil, authEvidence(invalidClient(w, false, "client authentication failed"), c, formID, AuthClientSecretPost)
 		}
 		return &authResult{client: c}, nil
 	case hasAssertion:
@@ -298,10 +298,23 @@ func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request, form
 			return nil, err
 		}
 		if c == nil || c.AuthMethod != AuthNone {
-			return nil, invalidClient(w, false, "client authentication failed")
+			return nil, authEvidence(invalidClient(w, false, "client authentication failed"), c, formID, AuthNone)
 		}
 		return &authResult{client: c}, nil
 	}
+}
+
+// authEvidence sets the evidence of a failed client authentication by
+// method: an unknown client_id, another registered method, or a wrong
+// secret (never the secret itself).
+func authEvidence(e *authserver.Error, c *Client, id, method string) *authserver.Error {
+	switch {
+	case c == nil:
+		return evidence(e, "client_id", "a registered client", id)
+	case c.AuthMethod != method && !(method == AuthClientSecretPost && c.AuthMethod == AuthClientSecretBasic):
+		return evidence(e, "token_endpoint_auth_method", c.AuthMethod, method)
+	}
+	return evidence(e, "client_secret", "the registered secret", "another secret")
 }
 
 func secretEqual(want, got string) bool {
@@ -314,7 +327,7 @@ func secretEqual(want, got string) bool {
 // iat not in the future, a jti not seen before.
 func (s *Server) verifyAssertion(ctx context.Context, form url.Values, endpoint string) (*authResult, error) {
 	fail := func(desc string) (*authResult, error) {
-		return nil, oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized)
+		return nil, evidence(oauthError(authserver.CodeInvalidClient, desc, http.StatusUnauthorized), "client_assertion", "a valid RFC 7523 assertion", desc)
 	}
 	if form.Get("client_assertion_type") != ClientAssertionType {
 		return fail("unsupported client_assertion_type")

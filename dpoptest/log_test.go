@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/authserver"
@@ -106,5 +107,26 @@ func TestLogger(t *testing.T) {
 		if strings.Contains(buf.String(), secret) {
 			t.Errorf("the log holds a secret: %s", buf.String())
 		}
+	}
+}
+
+// TestLoggerClientAuthentication: a wrong secret is logged as such, never
+// with the secret.
+func TestLoggerClientAuthentication(t *testing.T) {
+	var buf syncBuffer
+	srv := newServer(t, dpoptest.Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	const wrong = "not-the-secret-0123456789"
+	cfg := clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: wrong, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader}
+	ctx, _ := clientContext(t, newKey(t))
+	_, err := cfg.Token(ctx)
+	if status, code := oauthErr(t, err); status != http.StatusUnauthorized || code != authserver.CodeInvalidClient {
+		t.Fatalf("%d %s", status, code)
+	}
+	recs := records(t, &buf, "client_secret")
+	if len(recs) != 1 || recs[0]["error"].(map[string]any)["got"] != "another secret" || recs[0]["level"] != "INFO" {
+		t.Fatalf("%v\n%s", recs, buf.String())
+	}
+	if strings.Contains(buf.String(), wrong) || strings.Contains(buf.String(), dpoptest.ConfidentialClientSecret) {
+		t.Fatalf("a secret in the log: %s", buf.String())
 	}
 }
