@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 	"github.com/dpopkit/dpop/redisstore"
 	"github.com/dpopkit/dpop/redisstore/internal/redistest"
 )
@@ -104,7 +105,7 @@ func BenchmarkReplayRedisParallel(b *testing.B) {
 // made with the timer stopped.
 func benchMiddleware(b *testing.B, replay dpop.ReplayStore) {
 	h := newHandler(b, replay, nil)
-	k := mustKey(b)
+	k := testkit.Key(b)
 	tok := "DPoP " + tokenFor(k)
 	const pool = 1024
 	proofs := make([]string, pool)
@@ -230,7 +231,7 @@ func loadRun(t *testing.T, instance string, d time.Duration) loadResult {
 	// Enough proofs for 6,000 requests a second, several times what a
 	// small machine serves; the run ends early if they run out.
 	n := int(6000 * d.Seconds())
-	keys := []*dpop.Key{mustKey(t), mustKey(t), mustKey(t), mustKey(t)}
+	keys := []*dpop.Key{testkit.Key(t), testkit.Key(t), testkit.Key(t), testkit.Key(t)}
 	proofs := make([]string, n)
 	for i := range proofs {
 		proofs[i] = mustProof(t, keys[i%len(keys)])

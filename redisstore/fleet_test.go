@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 	"github.com/dpopkit/dpop/redisstore"
 	"github.com/dpopkit/dpop/redisstore/internal/redistest"
 	"github.com/dpopkit/dpop/resource"
@@ -66,22 +67,10 @@ func newHandler(t testing.TB, replay dpop.ReplayStore, nonces dpop.NonceSource) 
 	}))
 }
 
-func mustKey(t testing.TB) *dpop.Key {
-	t.Helper()
-	k, err := dpop.GenerateKey(dpop.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
+// mustProof is a proof by k for GET publicURL with k's token.
 func mustProof(t testing.TB, k *dpop.Key) string {
 	t.Helper()
-	p, err := k.Proof("GET", publicURL, dpop.WithAccessToken(tokenFor(k)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.Proof(t, k, "GET", publicURL, dpop.WithAccessToken(tokenFor(k)))
 }
 
 // result is what a request got: a status and the error of the DPoP
@@ -136,7 +125,7 @@ func TestFleetReplayOnce(t *testing.T) {
 	b := newInstance(t, newStore(t, srv.Client(t), opts), nil)
 	instances := []string{a.URL, b.URL}
 	c := httpClient(t)
-	k := mustKey(t)
+	k := testkit.Key(t)
 
 	const goroutines = 200
 	for round := range 3 {
@@ -172,7 +161,7 @@ func TestFleetReplayOnce(t *testing.T) {
 
 	// Distinct proofs, from several keys, spread over both instances.
 	const distinct = 200
-	keys := []*dpop.Key{k, mustKey(t), mustKey(t), mustKey(t)}
+	keys := []*dpop.Key{k, testkit.Key(t), testkit.Key(t), testkit.Key(t)}
 	proofs := make([]string, distinct)
 	for i := range proofs {
 		proofs[i] = mustProof(t, keys[i%len(keys)])
@@ -208,7 +197,7 @@ func TestFleetRedisRestart(t *testing.T) {
 	b := newInstance(t, newStore(t, srv.Client(t), redisstore.Options{OnError: onErr}), nil)
 	instances := []string{a.URL, b.URL}
 	c := httpClient(t)
-	k := mustKey(t)
+	k := testkit.Key(t)
 
 	// batch sends n fresh proofs, alternately to each instance, 16 at a
 	// time, and returns the results.
@@ -334,7 +323,7 @@ func TestMiddlewareFailurePolicy(t *testing.T) {
 	closed := newInstance(t, newStore(t, rdb, redisstore.Options{OnError: onErr}), nil)
 	open := newInstance(t, newStore(t, rdb, redisstore.Options{FailOpen: true, OnError: onErr}), nil)
 	c := httpClient(t)
-	k := mustKey(t)
+	k := testkit.Key(t)
 
 	req, _ := http.NewRequest("GET", closed.URL+"/data", nil)
 	req.Header.Set("Authorization", "DPoP "+tokenFor(k))

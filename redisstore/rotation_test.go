@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/internal/testkit"
 	"github.com/dpopkit/dpop/redisstore"
 )
 
@@ -121,7 +122,7 @@ func runRotation(t *testing.T, s1 []byte, rotate func(a, b *keyring)) rotationRu
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 6 {
-		k := mustKey(t)
+		k := testkit.Key(t)
 		hc := &http.Client{Timeout: 5 * time.Second, Transport: &client.Transport{Key: k, Base: nonceCounter{lb}}}
 		wg.Go(func() {
 			for {

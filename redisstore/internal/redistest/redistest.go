@@ -5,7 +5,7 @@
 // (no RDB, no AOF), keeps its working files in a temporary directory, and
 // is stopped by its process id. Without a redis-server binary in PATH the
 // tests that need one are skipped, unless DPOP_REQUIRE_DEPS=1, which makes
-// them fail.
+// them fail (the rule of internal/testsupport).
 package redistest
 
 import (
@@ -23,17 +23,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
 
 // startTimeout bounds the wait for a new server to answer PING.
 const startTimeout = 10 * time.Second
-
-// Required reports whether DPOP_REQUIRE_DEPS asks for missing test
-// dependencies to be failures rather than skips.
-func Required() bool {
-	v := os.Getenv("DPOP_REQUIRE_DEPS")
-	return v != "" && v != "0" && v != "false"
-}
 
 // Binary returns the path of redis-server, or "" when it is not in PATH.
 func Binary() string {
@@ -47,11 +42,7 @@ func Binary() string {
 // missing skips or fails t for want of a redis-server binary.
 func missing(t testing.TB) {
 	t.Helper()
-	const msg = "redis-server not found in PATH (Debian: apt-get install redis-server)"
-	if Required() {
-		t.Fatal(msg + "; DPOP_REQUIRE_DEPS is set, so this is a failure")
-	}
-	t.Skip(msg + "; skipping (set DPOP_REQUIRE_DEPS=1 to fail instead)")
+	testsupport.Missing(t, "redis-server not found in PATH", "Debian: apt-get install redis-server")
 }
 
 // Server is one redis-server process.
@@ -68,7 +59,7 @@ type Server struct {
 }
 
 // Start starts a server for t, stopped in t.Cleanup. Without a binary it
-// skips t, or fails it when Required.
+// skips t, or fails it when testsupport.Required.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
@@ -297,7 +288,7 @@ func (s *Server) launch() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	cmd := exec.Command(s.bin, s.args(port, s.dir)...)
 	cmd.Dir = s.dir
-	out := &lockedWriter{b: new(strings.Builder)}
+	out := &testsupport.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting redis-server: %w", err)
@@ -405,28 +396,6 @@ func (s *Server) FlushAll(t testing.TB) {
 	if err := c.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedWriter collects the output of the process; the exec package writes
-// it from its own goroutine.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  *strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 var errNotRunning = errors.New("redis-server is not running")
