@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,6 +221,9 @@ func TestStartRefusals(t *testing.T) {
 		{"no PDS in the document", func(w *world) {
 			w.docs[aliceDID] = `{"id":"` + aliceDID + `","alsoKnownAs":["at://alice.test"],"service":[]}`
 		}, ErrNoPDS},
+		{"huge AS metadata", func(w *world) { w.meta["pad"] = strings.Repeat("x", 100<<10) }, ErrProfile},
+		{"huge PDS metadata", func(w *world) { w.resMeta["pad"] = strings.Repeat("x", 100<<10) }, ErrProfile},
+		{"PDS metadata elsewhere", func(w *world) { w.resMeta = nil }, ErrProfile},
 		{"DNS and HTTPS disagree", func(w *world) { w.txt["_atproto.alice.test"] = []string{"did=did:plc:zzzzzzzzzzzzzzzzzzzzzzzz"} }, ErrHandleConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

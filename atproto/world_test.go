@@ -374,6 +374,10 @@ func (w *world) servePDS(rw http.ResponseWriter, r *http.Request) {
 	defer w.mu.Unlock()
 	switch r.URL.Path {
 	case "/.well-known/oauth-protected-resource":
+		if w.resMeta == nil { // moved: a redirect the resolver must not follow
+			http.Redirect(rw, r, w.as.URL+"/.well-known/oauth-authorization-server", http.StatusFound)
+			return
+		}
 		writeJSON(rw, 200, w.resMeta)
 		return
 	case "/xrpc/com.atproto.server.getSession":
