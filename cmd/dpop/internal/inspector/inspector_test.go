@@ -186,3 +186,27 @@ func TestWriteHTML(t *testing.T) {
 		t.Error("request data breaks out of the script element")
 	}
 }
+
+// FuzzObserve: any request and response the servers handle is recorded
+// without a panic, and its entry encodes as JSON.
+func FuzzObserve(f *testing.F) {
+	f.Add("POST", "http://127.0.0.1:1/token", "application/x-www-form-urlencoded", "grant_type=x&client_id=%zz&a", "DPoP a.b.c", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.x", `DPoP error="invalid_token", error_description="x"`, `{"error":"e"}`, 401)
+	f.Add("GET", "http://127.0.0.1:1/authorize?client_id=c&x=%", "", "", "Basic !!!", "", "", "", 302)
+	f.Fuzz(func(t *testing.T, method, rawURL, ctype, body, auth, proof, challenge, respBody string, status int) {
+		rec := NewRecorder()
+		rec.Observe(dpoptest.Exchange{
+			Server: "rs", Method: method, URL: rawURL, Status: status,
+			RequestHeader:  http.Header{"Content-Type": {ctype}, "Authorization": {auth}, "Dpop": {proof}},
+			RequestBody:    []byte(body),
+			ResponseHeader: http.Header{"Www-Authenticate": {challenge}, "Location": {rawURL}},
+			ResponseBody:   []byte(respBody),
+		})
+		es := rec.Entries(0)
+		if len(es) != 1 {
+			t.Fatalf("%d entries", len(es))
+		}
+		if _, err := json.Marshal(es[0]); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
