@@ -1,12 +1,14 @@
 package atproto_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,6 +85,33 @@ func (w *pdsWorld) getSession(t *testing.T, hc *http.Client) string {
 	return out.DID
 }
 
+// call sends a request to the PDS with hc (a JSON body when body is not
+// nil) and fails the test unless it answers 200.
+func (w *pdsWorld) call(t *testing.T, hc *http.Client, method, path string, body any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), method, w.s.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d %s", method, path, resp.StatusCode, out)
+	}
+}
+
 // login runs Start, the sign-in and Callback, and checks what Start
 // resolved.
 func (w *pdsWorld) login(t *testing.T, app *atproto.App, input string) *atproto.Session {
@@ -151,6 +180,32 @@ func (w *pdsWorld) exercise(t *testing.T, app *atproto.App, sess *atproto.Sessio
 	}
 	if ex := rec.Since(mark); !pdstest.NonceRetried(ex, http.MethodGet, getSession, http.StatusUnauthorized) {
 		t.Errorf("the PDS call was not answered 401 use_dpop_nonce and retried with the nonce:\n%s", pdstest.Dump(ex))
+	}
+	// The nonce learnt from the retry is used from then on: the next
+	// calls are not refused (a client that forgot it met 401 on every
+	// call), a query string is not part of htu, and a POST with a body
+	// goes through.
+	mark = len(rec.Exchanges())
+	w.call(t, restored.Client(), http.MethodGet, "/xrpc/com.atproto.repo.describeRepo?repo="+url.QueryEscape(w.acct.DID), nil)
+	w.call(t, restored.Client(), http.MethodPost, "/xrpc/com.atproto.repo.createRecord", map[string]any{
+		"repo": w.acct.DID, "collection": "app.bsky.feed.post",
+		"record": map[string]any{"$type": "app.bsky.feed.post", "text": "hello from dpop", "createdAt": time.Now().UTC().Format(time.RFC3339)},
+	})
+	for _, e := range rec.Since(mark) {
+		if e.Status >= 400 {
+			t.Errorf("a call after the nonce was learnt was refused:\n%s", pdstest.Dump(rec.Since(mark)))
+			break
+		}
+	}
+
+	// A POST answered use_dpop_nonce is sent again with its body.
+	mark = len(rec.Exchanges())
+	w.call(t, withoutNonces(t, app, before).Client(), http.MethodPost, "/xrpc/com.atproto.repo.createRecord", map[string]any{
+		"repo": w.acct.DID, "collection": "app.bsky.feed.post",
+		"record": map[string]any{"$type": "app.bsky.feed.post", "text": "again", "createdAt": time.Now().UTC().Format(time.RFC3339)},
+	})
+	if ex := rec.Since(mark); !pdstest.NonceRetried(ex, http.MethodPost, w.s.URL+"/xrpc/com.atproto.repo.createRecord", http.StatusUnauthorized) {
+		t.Errorf("the POST was not answered 401 use_dpop_nonce and retried with the nonce:\n%s", pdstest.Dump(ex))
 	}
 
 	// A refresh, answered use_dpop_nonce first: the refresh token is not
@@ -283,7 +338,7 @@ func TestReferencePDS(t *testing.T) {
 		// own (RFC 7523 §3: a new jti each time), retries included.
 		seen := map[string]bool{}
 		for _, e := range rec.Exchanges() {
-			if e.Method != http.MethodPost {
+			if e.URL != w.s.URL+"/oauth/par" && e.URL != w.s.URL+"/oauth/token" {
 				continue
 			}
 			a := formValue(e.Form, "client_assertion")
