@@ -4,8 +4,8 @@
 // demands its own nonces, publishes RFC 9728 metadata, and offers one tool,
 // whoami, that reports the verified caller.
 //
-//	dpop serve &                       # an authorization server on loopback
-//	mcp-server -issuer http://127.0.0.1:PORT -addr 127.0.0.1:8000
+//	dpop serve -resource http://127.0.0.1:8000/mcp &   # the authorization server, issuer http://127.0.0.1:8080
+//	mcp-server -issuer http://127.0.0.1:8080 -addr 127.0.0.1:8000
 //
 // It prints its MCP endpoint once it listens.
 package main
