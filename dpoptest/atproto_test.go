@@ -198,8 +198,14 @@ func TestATProtoConfidentialClient(t *testing.T) {
 			"token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "ES256",
 			"jwks": json.RawMessage(client.JWKS(clientKey)), "dpop_bound_access_tokens": true,
 		}
-		if strings.HasSuffix(id, "/unbound.json") {
+		switch {
+		case strings.HasSuffix(id, "/unbound.json"):
 			m["dpop_bound_access_tokens"] = false
+		case strings.HasSuffix(id, "/jwks-uri.json"):
+			delete(m, "jwks")
+			m["jwks_uri"] = "https://app.example/jwks.json"
+		case strings.HasSuffix(id, "/rsa.json"):
+			m["jwks"] = json.RawMessage(`{"keys":[{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}]}`)
 		}
 		return m
 	})
@@ -219,14 +225,22 @@ func TestATProtoConfidentialClient(t *testing.T) {
 		}
 	}
 
-	t.Run("document without dpop_bound_access_tokens", func(t *testing.T) {
-		key := newKey(t)
-		resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
-		nonce := resp.Header.Get("DPoP-Nonce")
-		form := parForm(docs.URL+"/unbound.json", "atproto")
-		resp, body := postPAR(t, srv, form, proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
-		if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidClientMetadata {
-			t.Fatalf("%d %s", resp.StatusCode, body)
-		}
-	})
+	for _, doc := range []string{"/unbound.json", "/jwks-uri.json", "/rsa.json"} {
+		t.Run("document "+doc, func(t *testing.T) {
+			key := newKey(t)
+			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+			nonce := resp.Header.Get("DPoP-Nonce")
+			form := parForm(docs.URL+doc, "atproto")
+			a, err := clientKey.Assertion(docs.URL+doc, srv.URL(), time.Now(), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			form.Set("client_assertion_type", dpoptest.ClientAssertionType)
+			form.Set("client_assertion", a)
+			resp, body := postPAR(t, srv, form, proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
+			if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidClientMetadata {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
 }

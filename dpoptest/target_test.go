@@ -451,3 +451,39 @@ func TestMetadataAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistrationLimit: registrations beyond MaxRegisteredClients are
+// refused with 503 temporarily_unavailable.
+func TestRegistrationLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers a thousand clients")
+	}
+	srv := newServer(t, dpoptest.Options{})
+	body := `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}`
+	for i := 0; i < dpoptest.MaxRegisteredClients; i++ {
+		if resp, m := register(t, srv, "application/json", body); resp.StatusCode != 201 {
+			t.Fatalf("registration %d: %d %v", i, resp.StatusCode, m)
+		}
+	}
+	resp, m := register(t, srv, "application/json", body)
+	if resp.StatusCode != 503 || m["error"] != dpop.CodeTemporarilyUnavailable {
+		t.Fatalf("%d %v", resp.StatusCode, m)
+	}
+	if n := len(srv.Clients()); n != 4+dpoptest.MaxRegisteredClients {
+		t.Fatalf("%d clients", n)
+	}
+}
+
+// TestTooManyResources: more than eight resource parameters are refused.
+func TestTooManyResources(t *testing.T) {
+	srv := newServer(t, dpoptest.Options{})
+	key := newKey(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
+	for i := 0; i < 9; i++ {
+		form.Add(dpoptest.ParamResource, srv.ResourceURL())
+	}
+	resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+	if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidTarget {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
