@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestWriteError pins the RFC 6749 §5.2 responses: status, exact body,
@@ -26,8 +27,8 @@ func TestWriteError(t *testing.T) {
 		}
 		return err
 	}
-	k := mustKey(t, dpop.ES256)
-	other := mustKey(t, dpop.ES256)
+	k := testkit.KeyAlg(t, dpop.ES256)
+	other := testkit.KeyAlg(t, dpop.ES256)
 
 	cases := []struct {
 		name   string
@@ -70,16 +71,16 @@ func TestWriteError(t *testing.T) {
 			return errors.New("database password is hunter2")
 		}, 500, `{"error":"server_error"}`, false},
 		{"raw *dpop.Error: proof failure", func(t *testing.T) error {
-			return proofErr(t, dpop.VerifierOptions{}, mustProof(t, k, "GET", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
+			return proofErr(t, dpop.VerifierOptions{}, testkit.Proof(t, k, "GET", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
 		}, 400, `{"error":"invalid_dpop_proof","error_description":"htm does not match the request method"}`, false},
 		{"raw *dpop.Error: written as it is, no endpoint's wording guessed", func(t *testing.T) error {
-			return proofErr(t, dpop.VerifierOptions{}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL, BoundKey: other.Thumbprint()})
+			return proofErr(t, dpop.VerifierOptions{}, testkit.Proof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL, BoundKey: other.Thumbprint()})
 		}, 400, `{"error":"invalid_token","error_description":"Invalid DPoP key binding"}`, false},
 		{"raw *dpop.Error: nonce", func(t *testing.T) error {
-			return proofErr(t, dpop.VerifierOptions{Nonces: nonceSource(t, "as")}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
+			return proofErr(t, dpop.VerifierOptions{Nonces: nonceSource(t, "as")}, testkit.Proof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
 		}, 400, `{"error":"use_dpop_nonce","error_description":"nonce is required"}`, true},
 		{"raw *dpop.Error: store down", func(t *testing.T) error {
-			return proofErr(t, dpop.VerifierOptions{Replay: failingStore{}}, mustProof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
+			return proofErr(t, dpop.VerifierOptions{Replay: testkit.FailingStore{}}, testkit.Proof(t, k, "POST", testTokenURL), dpop.Request{Method: "POST", URL: testTokenURL})
 		}, 503, `{"error":"temporarily_unavailable","error_description":"DPoP replay check unavailable"}`, false},
 	}
 	for _, tc := range cases {
@@ -120,8 +121,8 @@ func TestWriteErrorKeepsNonce(t *testing.T) {
 // core error through an *Error.
 func TestErrorUnwrap(t *testing.T) {
 	a := newAS(t, dpop.VerifierOptions{}, nil)
-	k := mustKey(t, dpop.ES256)
-	r := post("/token", nil, mustProof(t, k, "PUT", testTokenURL))
+	k := testkit.KeyAlg(t, dpop.ES256)
+	r := post("/token", nil, testkit.Proof(t, k, "PUT", testTokenURL))
 	_, err := a.TokenRequest(r.Context(), r, TokenRequest{})
 	var de *dpop.Error
 	if !errors.Is(err, dpop.ErrHTMMismatch) || !errors.As(err, &de) || de.Code != dpop.CodeInvalidProof {

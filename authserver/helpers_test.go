@@ -1,15 +1,12 @@
 package authserver
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpopkit/dpop"
 )
@@ -23,24 +20,6 @@ const (
 // testSecret is shared by the authorization server's and a resource
 // server's nonce sources in the cross-scope tests.
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
-
-func mustKey(t testing.TB, alg dpop.Algorithm) *dpop.Key {
-	t.Helper()
-	k, err := dpop.GenerateKey(alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func mustProof(t testing.TB, k *dpop.Key, method, u string, opts ...dpop.ProofOption) string {
-	t.Helper()
-	p, err := k.Proof(method, u, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func nonceSource(t testing.TB, scope string) *dpop.HMACNonceSource {
 	t.Helper()
@@ -159,13 +138,6 @@ func checkErrorResponse(t *testing.T, w *httptest.ResponseRecorder, status int, 
 	if got, _ := errorJSON(t, w); got != code {
 		t.Errorf("error %q, want %q", got, code)
 	}
-}
-
-// failingStore is a replay store that cannot answer.
-type failingStore struct{}
-
-func (failingStore) Seen(context.Context, dpop.ReplayKey, time.Time) (bool, error) {
-	return false, errors.New("store down")
 }
 
 // withNonce sets the nonce of e's OAuth error.

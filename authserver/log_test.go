@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // logRecord is one JSON record of a slog.JSONHandler.
@@ -52,8 +53,8 @@ func recordsOf(t *testing.T, buf *bytes.Buffer) []logRecord {
 // with them when a Logger is set, and the response to the client carries
 // only the code and the fixed description.
 func TestRefusalEvidence(t *testing.T) {
-	owner := mustKey(t, dpop.ES256)
-	thief := mustKey(t, dpop.ES256)
+	owner := testkit.KeyAlg(t, dpop.ES256)
+	thief := testkit.KeyAlg(t, dpop.ES256)
 	cases := []struct {
 		name      string
 		run       func(a *AS) error
@@ -71,7 +72,7 @@ func TestRefusalEvidence(t *testing.T) {
 		{
 			name: "refresh with another key",
 			run: func(a *AS) error {
-				proof := mustProof(t, thief, "POST", testTokenURL)
+				proof := testkit.Proof(t, thief, "POST", testTokenURL)
 				r := post("/token", url.Values{"refresh_token": {"rt-secret-value"}}, proof)
 				_, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{ID: "spa", Public: true}, GrantType: "refresh_token", GrantJKT: owner.Thumbprint()})
 				return err
@@ -83,7 +84,7 @@ func TestRefusalEvidence(t *testing.T) {
 		{
 			name: "code bound by dpop_jkt redeemed with another key",
 			run: func(a *AS) error {
-				r := post("/token", url.Values{"code": {"code-secret-value"}}, mustProof(t, thief, "POST", testTokenURL))
+				r := post("/token", url.Values{"code": {"code-secret-value"}}, testkit.Proof(t, thief, "POST", testTokenURL))
 				_, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{ID: "web"}, GrantType: "authorization_code", GrantJKT: owner.Thumbprint()})
 				return err
 			},
@@ -94,7 +95,7 @@ func TestRefusalEvidence(t *testing.T) {
 		{
 			name: "dpop_jkt mismatch at PAR",
 			run: func(a *AS) error {
-				r := post("/par", url.Values{"client_id": {"spa"}, ParamDPoPJKT: {owner.Thumbprint()}}, mustProof(t, thief, "POST", testPARURL))
+				r := post("/par", url.Values{"client_id": {"spa"}, ParamDPoPJKT: {owner.Thumbprint()}}, testkit.Proof(t, thief, "POST", testPARURL))
 				_ = r.ParseForm()
 				_, err := a.PARRequest(r.Context(), r, r.PostForm)
 				return err
@@ -137,7 +138,7 @@ func TestRefusalEvidence(t *testing.T) {
 		{
 			name: "replay store down",
 			run: func(a *AS) error {
-				r := post("/token", nil, mustProof(t, owner, "POST", testTokenURL))
+				r := post("/token", nil, testkit.Proof(t, owner, "POST", testTokenURL))
 				_, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{ID: "spa", Public: true}})
 				return err
 			},
@@ -151,7 +152,7 @@ func TestRefusalEvidence(t *testing.T) {
 			logger := slog.New(slog.NewJSONHandler(&buf, nil))
 			vo := dpop.VerifierOptions{}
 			if tc.status == 503 {
-				vo.Replay = failingStore{}
+				vo.Replay = testkit.FailingStore{}
 			}
 			a := newAS(t, vo, func(o *Options) { o.Logger = logger })
 			err := tc.run(a)
@@ -211,8 +212,8 @@ func TestNoLoggerNoLog(t *testing.T) {
 func TestSuccessNotLogged(t *testing.T) {
 	var buf bytes.Buffer
 	a := newAS(t, dpop.VerifierOptions{}, func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&buf, nil)) })
-	k := mustKey(t, dpop.ES256)
-	r := post("/token", nil, mustProof(t, k, http.MethodPost, testTokenURL))
+	k := testkit.KeyAlg(t, dpop.ES256)
+	r := post("/token", nil, testkit.Proof(t, k, http.MethodPost, testTokenURL))
 	if _, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{ID: "spa", Public: true}}); err != nil {
 		t.Fatal(err)
 	}

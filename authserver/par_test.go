@@ -8,17 +8,18 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestPARRequest covers RFC 9449 §10.1 at the PAR endpoint (rows
 // AS-10.1-01 to AS-10.1-04, checklist P-02 to P-04 and A6).
 func TestPARRequest(t *testing.T) {
 	ctx := context.Background()
-	kA := mustKey(t, dpop.ES256)
-	kB := mustKey(t, dpop.ES256)
+	kA := testkit.KeyAlg(t, dpop.ES256)
+	kB := testkit.KeyAlg(t, dpop.ES256)
 	asNonces := nonceSource(t, "as")
 	jkt := map[string]string{"": "", "A": kA.Thumbprint(), "B": kB.Thumbprint()}
-	proofA := func() []string { return []string{mustProof(t, kA, "POST", testPARURL)} }
+	proofA := func() []string { return []string{testkit.Proof(t, kA, "POST", testPARURL)} }
 
 	cases := []struct {
 		name      string
@@ -37,9 +38,9 @@ func TestPARRequest(t *testing.T) {
 		{name: "AS-10.1-04/both, same key", dpopJKT: []string{jkt["A"]}, proofs: proofA, status: 201, want: "A"},
 		{name: "AS-10.1-04/both, different keys", dpopJKT: []string{jkt["B"]}, proofs: proofA,
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrKeyMismatch},
-		{name: "AS-10.1-01/htu of the token endpoint", proofs: func() []string { return []string{mustProof(t, kA, "POST", testTokenURL)} },
+		{name: "AS-10.1-01/htu of the token endpoint", proofs: func() []string { return []string{testkit.Proof(t, kA, "POST", testTokenURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTUMismatch},
-		{name: "AS-10.1-01/htm GET", proofs: func() []string { return []string{mustProof(t, kA, "GET", testPARURL)} },
+		{name: "AS-10.1-01/htm GET", proofs: func() []string { return []string{testkit.Proof(t, kA, "GET", testPARURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTMMismatch},
 		{name: "AS-10.1-01/two DPoP fields", proofs: func() []string { return append(proofA(), proofA()...) },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrMultipleProofs},
@@ -49,7 +50,7 @@ func TestPARRequest(t *testing.T) {
 			status: 400, code: "use_dpop_nonce", wantNonce: true, is: dpop.ErrNonceRequired},
 		{name: "A6/nonce given", nonces: true, proofs: func() []string {
 			n, _ := asNonces.Nonce(ctx)
-			return []string{mustProof(t, kA, "POST", testPARURL, dpop.WithNonce(n))}
+			return []string{testkit.Proof(t, kA, "POST", testPARURL, dpop.WithNonce(n))}
 		}, status: 201, want: "A"},
 		{name: "A6/no proof needs no nonce", nonces: true, dpopJKT: []string{jkt["A"]}, proofs: func() []string { return nil }, status: 201, want: "A"},
 		{name: "dpop_jkt malformed", dpopJKT: []string{"abc"}, proofs: proofA,
@@ -129,7 +130,7 @@ func TestAuthorizationJKT(t *testing.T) {
 // TestParseDPoPJKT accepts exactly the canonical 43-character base64url
 // encoding of 32 bytes (ALL-11.8-01: SHA-256 only).
 func TestParseDPoPJKT(t *testing.T) {
-	k := mustKey(t, dpop.EdDSA)
+	k := testkit.KeyAlg(t, dpop.EdDSA)
 	good := []string{rfcJKT, rfcDPoPJKT, k.Thumbprint(), strings.Repeat("A", 43), strings.Repeat("_", 42) + "w"}
 	for _, v := range good {
 		if got, err := ParseDPoPJKT(v); err != nil || got != v {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // testServer is a minimal authorization server over httptest on 127.0.0.1:
@@ -172,7 +173,7 @@ func (c *testClient) post(u string, form url.Values) response {
 		}
 		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("DPoP", mustProof(c.t, c.key, http.MethodPost, u, opts...))
+		req.Header.Set("DPoP", testkit.Proof(c.t, c.key, http.MethodPost, u, opts...))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			c.t.Fatal(err)
@@ -211,8 +212,8 @@ func (s *testServer) code(t *testing.T, query url.Values) string {
 // AS-8.2-01), and a resource server's nonce is refused (cross-scope).
 func TestFlow(t *testing.T) {
 	s := newTestServer(t, nonceSource(t, "as"))
-	alice := &testClient{t: t, key: mustKey(t, dpop.ES256)}
-	mallory := &testClient{t: t, key: mustKey(t, dpop.ES256)}
+	alice := &testClient{t: t, key: testkit.KeyAlg(t, dpop.ES256)}
+	mallory := &testClient{t: t, key: testkit.KeyAlg(t, dpop.ES256)}
 
 	// PAR: the first attempt has no nonce and is retried once.
 	par := alice.post(s.URL+"/par", url.Values{"response_type": {"code"}, "client_id": {"spa"}})

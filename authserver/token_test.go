@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestTokenRequest covers the token endpoint rules of RFC 9449 §5, §5.2, §8
@@ -18,9 +19,9 @@ import (
 // DPoP-Nonce, the wrapped sentinel and, on success, the binding.
 func TestTokenRequest(t *testing.T) {
 	ctx := context.Background()
-	kA := mustKey(t, dpop.ES256)
-	kB := mustKey(t, dpop.ES256)
-	kEd := mustKey(t, dpop.EdDSA)
+	kA := testkit.KeyAlg(t, dpop.ES256)
+	kB := testkit.KeyAlg(t, dpop.ES256)
+	kEd := testkit.KeyAlg(t, dpop.EdDSA)
 	asNonces := nonceSource(t, "as")
 	rsNonces := nonceSource(t, "rs")
 	jkt := map[string]string{"": "", "A": kA.Thumbprint(), "B": kB.Thumbprint()}
@@ -31,8 +32,8 @@ func TestTokenRequest(t *testing.T) {
 	boundClient := Client{ID: "strict", Public: true, DPoPBoundAccessTokens: true}
 	always := func(context.Context, TokenRequest, *dpop.Proof) bool { return true }
 
-	proofA := func() []string { return []string{mustProof(t, kA, "POST", testTokenURL)} }
-	proofB := func() []string { return []string{mustProof(t, kB, "POST", testTokenURL)} }
+	proofA := func() []string { return []string{testkit.Proof(t, kA, "POST", testTokenURL)} }
+	proofB := func() []string { return []string{testkit.Proof(t, kB, "POST", testTokenURL)} }
 	none := func() []string { return nil }
 
 	cases := []struct {
@@ -52,13 +53,13 @@ func TestTokenRequest(t *testing.T) {
 	}{
 		// AS-5-01: a DPoP header that is not a valid proof → 400 invalid_dpop_proof.
 		{name: "AS-5-01/htu of another endpoint", req: TokenRequest{Client: confidential},
-			proofs: func() []string { return []string{mustProof(t, kA, "POST", testRSURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kA, "POST", testRSURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTUMismatch},
 		{name: "AS-5-01/htu of the PAR endpoint", req: TokenRequest{Client: confidential},
-			proofs: func() []string { return []string{mustProof(t, kA, "POST", testPARURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kA, "POST", testPARURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTUMismatch},
 		{name: "AS-5-01/htm GET", req: TokenRequest{Client: confidential},
-			proofs: func() []string { return []string{mustProof(t, kA, "GET", testTokenURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kA, "GET", testTokenURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTMMismatch},
 		{name: "AS-5-01/two DPoP fields", req: TokenRequest{Client: confidential},
 			proofs: func() []string { return append(proofA(), proofA()...) },
@@ -71,14 +72,14 @@ func TestTokenRequest(t *testing.T) {
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrMalformed},
 		{name: "AS-5-01/too old", req: TokenRequest{Client: confidential},
 			proofs: func() []string {
-				return []string{mustProof(t, kA, "POST", testTokenURL, dpop.WithIssuedAt(time.Now().Add(-time.Hour)))}
+				return []string{testkit.Proof(t, kA, "POST", testTokenURL, dpop.WithIssuedAt(time.Now().Add(-time.Hour)))}
 			},
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrIATTooOld},
 		{name: "AS-5-01/alg not on the allow-list", algs: []dpop.Algorithm{dpop.ES256}, req: TokenRequest{Client: confidential},
-			proofs: func() []string { return []string{mustProof(t, kEd, "POST", testTokenURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kEd, "POST", testTokenURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrUnsupportedAlg},
 		{name: "AS-5-01/bad proof, grant bound: invalid_dpop_proof first", req: TokenRequest{Client: public, GrantJKT: jkt["A"]},
-			proofs: func() []string { return []string{mustProof(t, kB, "POST", testRSURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kB, "POST", testRSURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTUMismatch},
 
 		// AS-5-02, AS-5-03, AS-5-07: bound access token, DPoP token type;
@@ -139,20 +140,20 @@ func TestTokenRequest(t *testing.T) {
 		{name: "AS-8-06/nonce of the resource server (other scope, same secret)", nonces: true, req: TokenRequest{Client: public},
 			proofs: func() []string {
 				n, _ := rsNonces.Nonce(ctx)
-				return []string{mustProof(t, kA, "POST", testTokenURL, dpop.WithNonce(n))}
+				return []string{testkit.Proof(t, kA, "POST", testTokenURL, dpop.WithNonce(n))}
 			}, status: 400, code: "use_dpop_nonce", wantNonce: true, is: dpop.ErrNonceInvalid},
 		{name: "AS-8-04/nonce made up", nonces: true, req: TokenRequest{Client: public},
 			proofs: func() []string {
-				return []string{mustProof(t, kA, "POST", testTokenURL, dpop.WithNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"))}
+				return []string{testkit.Proof(t, kA, "POST", testTokenURL, dpop.WithNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"))}
 			},
 			status: 400, code: "use_dpop_nonce", wantNonce: true, is: dpop.ErrNonceInvalid},
 		{name: "AS-8-06/current nonce", nonces: true, req: TokenRequest{Client: public},
 			proofs: func() []string {
 				n, _ := asNonces.Nonce(ctx)
-				return []string{mustProof(t, kA, "POST", testTokenURL, dpop.WithNonce(n))}
+				return []string{testkit.Proof(t, kA, "POST", testTokenURL, dpop.WithNonce(n))}
 			}, status: 200, wantNonce: true, jkt: "A", rtJKT: "A", tokenType: "DPoP"},
 		{name: "nonce: bad proof is still invalid_dpop_proof", nonces: true, req: TokenRequest{Client: public},
-			proofs: func() []string { return []string{mustProof(t, kA, "GET", testTokenURL)} },
+			proofs: func() []string { return []string{testkit.Proof(t, kA, "GET", testTokenURL)} },
 			status: 400, code: "invalid_dpop_proof", is: dpop.ErrHTMMismatch},
 	}
 	for _, tc := range cases {
@@ -202,8 +203,8 @@ func TestTokenRequest(t *testing.T) {
 // The nonce it carries is then accepted (AS-8-06).
 func TestTokenNonceResponse(t *testing.T) {
 	a := newAS(t, dpop.VerifierOptions{Nonces: nonceSource(t, "as")}, nil)
-	k := mustKey(t, dpop.ES256)
-	r := post("/token", nil, mustProof(t, k, "POST", testTokenURL))
+	k := testkit.KeyAlg(t, dpop.ES256)
+	r := post("/token", nil, testkit.Proof(t, k, "POST", testTokenURL))
 	w := httptest.NewRecorder()
 	w.Header().Set("DPoP-Nonce", "stale-value-set-by-the-handler")
 	_, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{Public: true}})
@@ -228,7 +229,7 @@ func TestTokenNonceResponse(t *testing.T) {
 	}
 
 	// The retry with the nonce passes (AS-8-06).
-	r = post("/token", nil, mustProof(t, k, "POST", testTokenURL, dpop.WithNonce(nonces[0])))
+	r = post("/token", nil, testkit.Proof(t, k, "POST", testTokenURL, dpop.WithNonce(nonces[0])))
 	b, err := a.TokenRequest(r.Context(), r, TokenRequest{Client: Client{Public: true}})
 	if err != nil || b.JKT != k.Thumbprint() || b.Proof.Nonce != nonces[0] {
 		t.Fatalf("retry: %+v, %v", b, err)
@@ -239,8 +240,8 @@ func TestTokenNonceResponse(t *testing.T) {
 // (ALL-11.1-02 at the token endpoint), with invalid_dpop_proof.
 func TestTokenReplay(t *testing.T) {
 	a := newAS(t, dpop.VerifierOptions{}, nil)
-	k := mustKey(t, dpop.ES256)
-	p := mustProof(t, k, "POST", testTokenURL)
+	k := testkit.KeyAlg(t, dpop.ES256)
+	p := testkit.Proof(t, k, "POST", testTokenURL)
 	if w, err := serveToken(a, post("/token", nil, p), TokenRequest{}); err != nil {
 		t.Fatalf("first use: %v %s", err, w.Body.String())
 	}
@@ -254,9 +255,9 @@ func TestTokenReplay(t *testing.T) {
 // TestTokenStoreUnavailable: when the replay store fails the client is not
 // blamed: 503 temporarily_unavailable.
 func TestTokenStoreUnavailable(t *testing.T) {
-	a := newAS(t, dpop.VerifierOptions{Replay: failingStore{}}, nil)
-	k := mustKey(t, dpop.ES256)
-	w, err := serveToken(a, post("/token", nil, mustProof(t, k, "POST", testTokenURL)), TokenRequest{})
+	a := newAS(t, dpop.VerifierOptions{Replay: testkit.FailingStore{}}, nil)
+	k := testkit.KeyAlg(t, dpop.ES256)
+	w, err := serveToken(a, post("/token", nil, testkit.Proof(t, k, "POST", testTokenURL)), TokenRequest{})
 	checkErrorResponse(t, w, 503, "temporarily_unavailable", false)
 	if !errors.Is(err, dpop.ErrStoreUnavailable) {
 		t.Errorf("error %v, want ErrStoreUnavailable", err)

@@ -46,7 +46,7 @@ func Proof(t testing.TB, k *dpop.Key, method, url string, opts ...dpop.ProofOpti
 }
 
 // ErrStoreDown is what a FailingStore answers when its Err is nil.
-var ErrStoreDown = errors.New("replay store down")
+var ErrStoreDown = errors.New("store down")
 
 // FailingStore is a replay store that cannot answer: every Seen returns
 // Err, or ErrStoreDown when Err is nil.
