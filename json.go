@@ -78,11 +78,12 @@ func (r *jsonReader) object(member func(name []byte) error) error {
 	// the name, 0 for an empty slot. At most half full, so a probe ends
 	// after a few slots, and no name is compared with every other.
 	var slots [2 * maxJSONMembers]uint8
+	var fs foldScratch
 	const slotMask = len(slots) - 1
 	n := 0
 	for {
 		r.skipSpace()
-		name, sum, err := r.name()
+		name, sum, err := r.name(&fs)
 		if err != nil {
 			return err
 		}
@@ -460,11 +461,24 @@ var foldSeed = maphash.MakeSeed()
 // is replaced by the smallest rune of its simple case-folding orbit, and
 // the hash taken over those runes. name must be valid UTF-8.
 func foldSum(name []byte) uint64 {
-	_, sum, _ := foldScan(name, 0, false)
+	var fs foldScratch
+	_, sum, _ := fs.scan(name, 0, false)
 	return sum
 }
 
-// errJSONEscape is foldScan's word for a backslash in a quoted name.
+// foldScratch is the working memory of scan, kept by the caller so
+// that the names of one object share it.
+type foldScratch struct {
+	// h takes the folded runes when they overflow buf; a name that fits
+	// is hashed in one call.
+	h maphash.Hash
+	// buf holds the folded runes: an ASCII rune as its byte, any other as
+	// three bytes of seven bits each with the top bit set, so that the
+	// encoding is one-to-one.
+	buf [256]byte
+}
+
+// errJSONEscape is foldScratch.scan's word for a backslash in a quoted name.
 var errJSONEscape = errors.New("escape in JSON name")
 
 const (
@@ -475,22 +489,16 @@ const (
 // swarZero reports whether a word of ASCII bytes has a zero byte.
 func swarZero(w uint64) bool { return (w-swarOnes)&^w&swarHigh != 0 }
 
-// foldScan folds and hashes the bytes of d from i on, as foldSum describes.
+// scan folds and hashes the bytes of d from i on, as foldSum describes.
 // With quoted, it stops at the first '"' and returns its index; a
 // backslash returns errJSONEscape, a control character errJSONSyntax, and
 // the end of d without a quote errJSONSyntax. Without quoted, it reads all
 // of d. Either way invalid UTF-8 returns errJSONUTF8. It reads ASCII eight
 // bytes at a time and costs time linear in the bytes read, so that the
 // names of an object are checked for duplicates in one pass over them.
-func foldScan(d []byte, i int, quoted bool) (end int, sum uint64, err error) {
-	// h takes the folded runes when they overflow buf; a name that fits
-	// is hashed in one call.
-	var h maphash.Hash
+func (fs *foldScratch) scan(d []byte, i int, quoted bool) (end int, sum uint64, err error) {
+	h, buf := &fs.h, &fs.buf
 	long := false
-	// buf holds the folded runes: an ASCII rune as its byte, any other as
-	// three bytes of seven bits each with the top bit set, so that the
-	// encoding is one-to-one.
-	var buf [256]byte
 	k := 0
 	// The folding table, loaded at the first rune outside ASCII, and the
 	// last rune folded.
@@ -603,12 +611,12 @@ done:
 
 // name reads a member name and returns its decoded bytes, which alias the
 // input when it has no escapes, and its fold sum.
-func (r *jsonReader) name() ([]byte, uint64, error) {
+func (r *jsonReader) name(fs *foldScratch) ([]byte, uint64, error) {
 	if r.pos >= len(r.data) || r.data[r.pos] != '"' {
 		return nil, 0, errJSONSyntax
 	}
 	start := r.pos + 1
-	end, sum, err := foldScan(r.data, start, true)
+	end, sum, err := fs.scan(r.data, start, true)
 	switch err {
 	case nil:
 		r.pos = end + 1
@@ -618,7 +626,8 @@ func (r *jsonReader) name() ([]byte, uint64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		return name, foldSum(name), nil
+		_, sum, _ := fs.scan(name, 0, false)
+		return name, sum, nil
 	}
 	return nil, 0, err
 }

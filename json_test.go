@@ -602,7 +602,8 @@ func FuzzJSONName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r1 := &jsonReader{data: data}
-		name, sum, err1 := r1.name()
+		var fs foldScratch
+		name, sum, err1 := r1.name(&fs)
 		r2 := &jsonReader{data: data}
 		want, err2 := r2.strBytes()
 		if (err1 == nil) != (err2 == nil) {
