@@ -54,8 +54,8 @@ secret as a password.
 
 The account goes to standard output as JSON; -v shows every exchange on
 standard error with its proof decoded.`,
-	examples: `  dpop login -session bsky.json alice.bsky.social
-  dpop curl -session bsky.json "$(jq -r .pds bsky.json)/xrpc/com.atproto.server.getSession"
+	examples: `  dpop login -session bsky.json alice.bsky.social > alice.json
+  dpop curl -session bsky.json "$(jq -r .pds alice.json)/xrpc/com.atproto.server.getSession"
   dpop login -plc http://localhost:2582 -session s.json did:plc:ewvi7nxzyoun6zhxrhs64oiz
   dpop login -session s.json https://pds.example.com`,
 }

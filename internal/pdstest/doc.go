@@ -15,7 +15,15 @@
 // document over https from a name under .internal that the PDS process
 // resolves to 127.0.0.1, with a certificate from a CA the process trusts.
 //
-// Install the dependencies with internal/pdstest/install.sh. Without them
-// the tests skip, saying how to install them, unless DPOP_REQUIRE_DEPS=1
-// (CI), where they fail.
+// Install the dependencies with internal/pdstest/install.sh (Node 22 from
+// tools/node22, the npm packages of node/, and better-sqlite3 built for
+// Node 22, cached). Without them the tests skip, saying how to install
+// them, unless DPOP_REQUIRE_DEPS=1 (CI), where they fail. To run the tests
+// against the reference PDS:
+//
+//	internal/pdstest/install.sh
+//	go test -run 'ReferencePDS|TestLogin' ./internal/pdstest ./atproto ./cmd/dpop
+//
+// With LOG_ENABLED=true in the environment the PDS logs to its standard
+// error, which [Server.Output] returns and failing tests print.
 package pdstest
