@@ -166,7 +166,7 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var base http.RoundTripper = logRT
 	if sc != nil && len(sc.ClientKey) > 0 {
 		endpoints := []string{sc.TokenEndpoint, sc.PAREndpoint}
-		if base, err = newAssertionTransport(logRT, sc.ClientID, sc.TokenEndpoint, endpoints, sc.ClientKey); err != nil {
+		if base, err = newClientAuth(logRT, sc.ClientID, sc.TokenEndpoint, endpoints, sc.ClientKey); err != nil {
 			return failf(stderr, u.name, "session %s: %v", *sessionFile, err)
 		}
 	}

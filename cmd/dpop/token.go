@@ -265,7 +265,7 @@ func (t *tokenRun) run(ctx context.Context) (*oauth2.Token, error) {
 	var base http.RoundTripper = t.logRT
 	if t.clientJWK != nil {
 		endpoints := []string{meta.TokenEndpoint, meta.PushedAuthorizationRequestEndpoint}
-		if base, err = newAssertionTransport(t.logRT, t.clientID, meta.TokenEndpoint, endpoints, t.clientJWK); err != nil {
+		if base, err = newClientAuth(t.logRT, t.clientID, meta.TokenEndpoint, endpoints, t.clientJWK); err != nil {
 			return nil, err
 		}
 	}

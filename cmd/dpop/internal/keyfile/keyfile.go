@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"strings"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/dpopkit/dpop"
 )
 
@@ -301,4 +303,28 @@ func Thumbprint(data []byte) (string, error) {
 	default:
 		return "", fmt.Errorf("this is %s; a JWK or a PEM key is expected", k)
 	}
+}
+
+// ParseSigner reads a private key as ParseKey does and returns it as a
+// crypto.Signer with its algorithm, for signing other than DPoP proofs
+// (private_key_jwt client assertions, RFC 7523 §2.2).
+func ParseSigner(data []byte) (crypto.Signer, dpop.Algorithm, error) {
+	data = bytes.TrimSpace(data)
+	k, err := ParseKey(data) // checks the kind and the key
+	if err != nil {
+		return nil, "", err
+	}
+	if Detect(data) == PEMPrivate {
+		s, err := ParsePEMPrivateKey(data)
+		return s, k.Algorithm(), err
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(data); err != nil {
+		return nil, "", err
+	}
+	s, ok := jwk.Key.(crypto.Signer)
+	if !ok {
+		return nil, "", fmt.Errorf("the JWK holds a %T, which cannot sign", jwk.Key)
+	}
+	return s, k.Algorithm(), nil
 }

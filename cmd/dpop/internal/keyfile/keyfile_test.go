@@ -182,3 +182,25 @@ func FuzzParseKey(f *testing.F) {
 		_ = kind.String()
 	})
 }
+
+// TestParseSigner: a JWK and a PEM key give a signer whose public key has
+// the key's thumbprint; a public key does not.
+func TestParseSigner(t *testing.T) {
+	k, _ := dpop.GenerateKey(dpop.ES256)
+	jwk, _ := k.MarshalPrivateJWK()
+	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for _, in := range [][]byte{jwk, pkcs8(t, ec)} {
+		s, alg, err := ParseSigner(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := PublicKeyJWK(s.Public())
+		want, _ := Thumbprint(in)
+		if got, _ := dpop.Thumbprint(pub); got != want || alg == "" {
+			t.Errorf("signer thumbprint %s alg %s, want %s", got, alg, want)
+		}
+	}
+	if _, _, err := ParseSigner(k.PublicJWK()); err == nil {
+		t.Error("a public JWK gave a signer")
+	}
+}
