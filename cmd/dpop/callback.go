@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpopkit/dpop/internal/syntax"
 	"io"
 	"net"
 	"net/http"
@@ -173,11 +174,11 @@ func loopbackRedirect(uri string) (addr, path string, err error) {
 		return "", "", fmt.Errorf("%s is not a loopback redirect URI http://127.0.0.1:PORT/PATH (RFC 8252 §7.3)", quote(uri))
 	}
 	host := u.Hostname()
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !syntax.IsLoopbackHost(host) {
 		return "", "", fmt.Errorf("%s does not name a loopback address: the tool can only receive redirects on this machine", quote(uri))
+	}
+	if syntax.EqualFoldASCII(host, "localhost") {
+		host = "127.0.0.1" // listen on the IPv4 loopback address
 	}
 	path = u.EscapedPath()
 	if path == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/cmd/dpop/internal/inspector"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 var serveUsage = usage{
@@ -156,7 +157,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	var inspectorLn net.Listener
 	if *inspectorAddr != "off" {
 		host, _, err := net.SplitHostPort(*inspectorAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		if ip := net.ParseIP(host); err != nil || ip == nil || !syntax.IsLoopbackHost(host) {
 			return usageError(stderr, u, "-inspector must be a loopback address such as 127.0.0.1:8082, or off")
 		}
 		if inspectorLn, err = net.Listen("tcp", *inspectorAddr); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop/cmd/dpop/internal/inspect"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 //go:embed assets
@@ -119,7 +120,7 @@ func (r *Recorder) Handler(servers Servers) http.Handler {
 		if err != nil {
 			host = req.Host
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !syntax.IsLoopbackHost(host) {
 			http.Error(w, "the inspector answers only on a loopback address", http.StatusMisdirectedRequest)
 			return
 		}
