@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // miniHandler is the handler type of a tiny router that is not net/http:
@@ -59,18 +60,18 @@ func TestAdapterSketch(t *testing.T) {
 		code    string
 	}{
 		{"accepted", m, func() http.Header {
-			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}}
+			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}}
 		}, 200, ""},
 		{"no credentials", m, func() http.Header { return http.Header{} }, 401, ""},
 		{"proof by another key", m, func() http.Header {
-			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {mustProof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound))}}
+			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {testkit.Proof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound))}}
 		}, 401, dpop.CodeInvalidToken},
 		{"downgrade", m, func() http.Header { return http.Header{"Authorization": {"Bearer " + e.bound}} }, 401, dpop.CodeInvalidToken},
 		{"two Authorization fields", m, func() http.Header {
 			return http.Header{"Authorization": {"DPoP " + e.bound, "Bearer " + e.unbound}}
 		}, 400, dpop.CodeInvalidRequest},
 		{"nonce required", nm, func() http.Header {
-			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}}
+			return http.Header{"Authorization": {"DPoP " + e.bound}, "Dpop": {testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}}
 		}, 401, dpop.CodeUseNonce},
 	}
 	for _, tc := range cases {
@@ -98,7 +99,7 @@ func TestAdapterSketch(t *testing.T) {
 				if tc.name == "proof by another key" {
 					k = e.key2
 				}
-				r.Header.Set("Dpop", mustProof(t, k, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				r.Header.Set("Dpop", testkit.Proof(t, k, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			}
 			w := httptest.NewRecorder()
 			tc.m.Wrap(&recorder{}).ServeHTTP(w, r)
@@ -135,22 +136,22 @@ func TestAuthenticateError(t *testing.T) {
 		{"downgrade", m, func() *http.Request { return request([]string{"Bearer " + e.bound}) }, 401, dpop.CodeInvalidToken, ErrDowngrade,
 			`Bearer error="invalid_token", error_description="DPoP-bound token presented with the Bearer scheme", DPoP algs="ES256 PS256"`},
 		{"unbound under DPoP", m, func() *http.Request {
-			return request([]string{"DPoP " + e.unbound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
+			return request([]string{"DPoP " + e.unbound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
 		}, 401, dpop.CodeInvalidToken, ErrNotBound, `Bearer, DPoP error="invalid_token", error_description="Token is not DPoP-bound", algs="ES256 PS256"`},
 		{"key binding", m, func() *http.Request {
-			return request([]string{"DPoP " + e.bound}, mustProof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 401, dpop.CodeInvalidToken, dpop.ErrKeyMismatch, `Bearer, DPoP error="invalid_token", error_description="Invalid DPoP key binding", algs="ES256 PS256"`},
 		{"nonce", e.middleware(t, mwConfig{nonces: true}), func() *http.Request {
-			return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 401, dpop.CodeUseNonce, dpop.ErrNonceRequired, `DPoP error="use_dpop_nonce", error_description="nonce is required", algs="ES256 PS256"`},
 		{"scope", e.middleware(t, mwConfig{scopes: []string{"admin"}}), func() *http.Request {
-			return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 403, "insufficient_scope", ErrInsufficientScope, `DPoP error="insufficient_scope", error_description="Insufficient scope", scope="admin", algs="ES256 PS256"`},
 		{"replay store down", e.middleware(t, mwConfig{failReplay: true}), func() *http.Request {
-			return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 503, dpop.CodeTemporarilyUnavailable, dpop.ErrStoreUnavailable, ""},
 		{"validator down", e.middleware(t, mwConfig{unavailable: true}), func() *http.Request {
-			return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 503, dpop.CodeTemporarilyUnavailable, ErrUnavailable, ""},
 	}
 	for _, tc := range cases {

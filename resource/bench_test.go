@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // The middleware benchmarks sit beside BenchmarkRawVerifyES256, the bare
@@ -62,7 +63,7 @@ func benchMiddleware(b *testing.B, cached bool) {
 	for i := range reqs {
 		r, _ := http.NewRequest("GET", "http://10.0.0.1/data", nil)
 		r.Header.Set("Authorization", "DPoP "+token)
-		r.Header.Set("DPoP", mustProof(b, key, "GET", testURL, dpop.WithAccessToken(token)))
+		r.Header.Set("DPoP", testkit.Proof(b, key, "GET", testURL, dpop.WithAccessToken(token)))
 		reqs[i] = r
 	}
 	w := &nopWriter{h: http.Header{}}
@@ -102,7 +103,7 @@ func BenchmarkRawVerifyES256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	proof := mustProof(b, key, "GET", testURL, dpop.WithAccessToken("token"))
+	proof := testkit.Proof(b, key, "GET", testURL, dpop.WithAccessToken("token"))
 	input := proof[:strings.LastIndexByte(proof, '.')]
 	sum := sha256.Sum256([]byte(input))
 	sig, err := ecdsa.SignASN1(rand.Reader, priv, sum[:])

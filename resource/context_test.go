@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 func TestCallerFromContext(t *testing.T) {
@@ -31,7 +32,7 @@ func TestCallerFields(t *testing.T) {
 	m := e.middleware(t, mwConfig{bearer: true})
 	h := &recorder{}
 	w := httptest.NewRecorder()
-	m.Wrap(h).ServeHTTP(w, request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))))
+	m.Wrap(h).ServeHTTP(w, request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))))
 	c := h.caller
 	if w.Code != 200 || c == nil {
 		t.Fatalf("status %d", w.Code)
@@ -73,7 +74,7 @@ func TestRequestURLWithoutBase(t *testing.T) {
 			r.TLS = nil
 		}
 		r.Header.Set("Authorization", "DPoP "+e.bound)
-		r.Header.Set("DPoP", mustProof(t, e.key, "GET", tc.htu, dpop.WithAccessToken(e.bound)))
+		r.Header.Set("DPoP", testkit.Proof(t, e.key, "GET", tc.htu, dpop.WithAccessToken(e.bound)))
 		w := httptest.NewRecorder()
 		m.Wrap(&recorder{}).ServeHTTP(w, r)
 		if (w.Code == 200) != tc.ok {
@@ -90,7 +91,7 @@ func TestBaseURLWithPrefix(t *testing.T) {
 	}
 	r := httptest.NewRequest("POST", "http://10.0.0.1/items/1", nil)
 	r.Header.Set("Authorization", "DPoP "+e.bound)
-	r.Header.Set("DPoP", mustProof(t, e.key, "POST", "https://example.com/api/items/1", dpop.WithAccessToken(e.bound)))
+	r.Header.Set("DPoP", testkit.Proof(t, e.key, "POST", "https://example.com/api/items/1", dpop.WithAccessToken(e.bound)))
 	w := httptest.NewRecorder()
 	m.Wrap(&recorder{}).ServeHTTP(w, r)
 	if w.Code != 200 {
@@ -120,7 +121,7 @@ func TestNewOptions(t *testing.T) {
 // TestMiddlewareIntrospection runs the middleware with an introspected,
 // cached opaque token end to end over loopback HTTP.
 func TestMiddlewareIntrospection(t *testing.T) {
-	key := mustKey(t)
+	key := testkit.Key(t)
 	const token = "opaque-token-1"
 	body := `{"active":true,"sub":"bob","client_id":"c","scope":"read","exp":` + itoa(time.Now().Add(time.Hour).Unix()) + `,"token_type":"DPoP","cnf":{"jkt":"` + key.Thumbprint() + `"}}`
 	srv, calls := introspectionServer(t, "rs", "secret", token, 200, body)
@@ -140,7 +141,7 @@ func TestMiddlewareIntrospection(t *testing.T) {
 	for range 3 {
 		req, _ := http.NewRequest("GET", rs.URL+"/data", nil)
 		req.Header.Set("Authorization", "DPoP "+token)
-		req.Header.Set("DPoP", mustProof(t, key, "GET", testURL, dpop.WithAccessToken(token)))
+		req.Header.Set("DPoP", testkit.Proof(t, key, "GET", testURL, dpop.WithAccessToken(token)))
 		resp, err := rs.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // Resource exhaustion: what an attacker can make a resource server hold or
@@ -56,12 +57,12 @@ func TestExhaustionReplayFlood(t *testing.T) {
 	var k *dpop.Key
 	for i := range proofs {
 		if i%perKey == 0 {
-			k = mustKey(t)
+			k = testkit.Key(t)
 		}
 		tok := k.Thumbprint()
 		r := httptest.NewRequest(http.MethodGet, testURL, nil)
 		r.Header.Set("Authorization", "DPoP "+tok)
-		r.Header.Set("DPoP", mustProof(t, k, http.MethodGet, testURL, dpop.WithAccessToken(tok)))
+		r.Header.Set("DPoP", testkit.Proof(t, k, http.MethodGet, testURL, dpop.WithAccessToken(tok)))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		counts[w.Code]++
@@ -94,7 +95,7 @@ func TestExhaustionReplayFlood(t *testing.T) {
 // not grow.
 func TestExhaustionGarbageHeaders(t *testing.T) {
 	const requests = 10000
-	k := mustKey(t)
+	k := testkit.Key(t)
 	tok := k.Thumbprint()
 	m, err := NewMiddleware(Options{Verifier: newVerifier(t, nil), Tokens: selfBound, BaseURL: testBase})
 	if err != nil {
@@ -156,7 +157,7 @@ func timedRequest(t *testing.T, h http.Handler, token string, k *dpop.Key) (int,
 	defer cancel()
 	r := httptest.NewRequest(http.MethodGet, testURL, nil).WithContext(ctx)
 	r.Header.Set("Authorization", "DPoP "+token)
-	r.Header.Set("DPoP", mustProof(t, k, http.MethodGet, testURL, dpop.WithAccessToken(token)))
+	r.Header.Set("DPoP", testkit.Proof(t, k, http.MethodGet, testURL, dpop.WithAccessToken(token)))
 	w := httptest.NewRecorder()
 	start := time.Now()
 	h.ServeHTTP(w, r)
@@ -168,7 +169,7 @@ func timedRequest(t *testing.T, h http.Handler, token string, k *dpop.Key) (int,
 // 200 ms deadline is answered 503 within a second.
 func TestExhaustionSlowUpstream(t *testing.T) {
 	const hold = 1500 * time.Millisecond
-	k := mustKey(t)
+	k := testkit.Key(t)
 
 	t.Run("introspection", func(t *testing.T) {
 		slow := slowServer(t, hold)

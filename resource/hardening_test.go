@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 const chMultiple = `DPoP error="invalid_request", error_description="Multiple methods used to include access token", algs="ES256 PS256"`
@@ -44,7 +45,7 @@ func TestTokenInQuery(t *testing.T) {
 		{"access%ZZtoken=X", 200},
 		{"", 200},
 	} {
-		r := request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+		r := request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		r.URL.RawQuery = tc.query
 		h := &recorder{}
 		w := httptest.NewRecorder()
@@ -117,7 +118,7 @@ func TestTokenInFormBody(t *testing.T) {
 			r := httptest.NewRequest("POST", "http://internal/data", body)
 			r.Header.Set("Content-Type", tc.ctype)
 			r.Header.Set("Authorization", "DPoP "+e.bound)
-			r.Header.Set("DPoP", mustProof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
+			r.Header.Set("DPoP", testkit.Proof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
 			h := &bodyRecorder{}
 			w := httptest.NewRecorder()
 			m.Wrap(h).ServeHTTP(w, r)
@@ -143,7 +144,7 @@ func TestTokenInFormBody(t *testing.T) {
 		r := httptest.NewRequest("POST", "http://internal/data", strings.NewReader(""))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("Authorization", "DPoP "+e.bound)
-		r.Header.Set("DPoP", mustProof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
+		r.Header.Set("DPoP", testkit.Proof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
 		r.PostForm = url.Values{"access_token": {"X"}}
 		w := httptest.NewRecorder()
 		m.Wrap(&recorder{}).ServeHTTP(w, r)
@@ -160,7 +161,7 @@ func TestTokenInFormBody(t *testing.T) {
 			if auth != "" {
 				r.Header.Set("Authorization", auth)
 			}
-			r.Header.Set("DPoP", mustProof(t, e.key2, "POST", testURL, dpop.WithAccessToken(e.bound)))
+			r.Header.Set("DPoP", testkit.Proof(t, e.key2, "POST", testURL, dpop.WithAccessToken(e.bound)))
 			w := httptest.NewRecorder()
 			m.Wrap(&recorder{}).ServeHTTP(w, r)
 			if w.Code != 401 || body.read != 0 {

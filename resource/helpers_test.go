@@ -129,24 +129,6 @@ func (as *testAS) validator(t testing.TB, mod func(*JWTOptions)) *JWTValidator {
 	return v
 }
 
-func mustKey(t testing.TB) *dpop.Key {
-	t.Helper()
-	k, err := dpop.GenerateKey(dpop.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func mustProof(t testing.TB, k *dpop.Key, method, url string, opts ...dpop.ProofOption) string {
-	t.Helper()
-	p, err := k.Proof(method, url, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // handProof signs a proof whose header and claims are given as JSON text.
 func handProof(t testing.TB, priv *ecdsa.PrivateKey, header, claims string) string {
 	t.Helper()
@@ -161,13 +143,6 @@ func handProof(t testing.TB, priv *ecdsa.PrivateKey, header, claims string) stri
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return input + "." + enc.EncodeToString(sig)
-}
-
-// failingStore is a replay store that cannot answer.
-type failingStore struct{}
-
-func (failingStore) Seen(context.Context, dpop.ReplayKey, time.Time) (bool, error) {
-	return false, context.DeadlineExceeded
 }
 
 // newVerifier returns a verifier allowing ES256 and PS256, like the RFC

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -46,7 +47,7 @@ func TestRefusalLog(t *testing.T) {
 		return e.as.mint(c)
 	}
 	dpopReq := func(tok string, k *dpop.Key) *http.Request {
-		return request([]string{"DPoP " + tok}, mustProof(t, k, "GET", testURL, dpop.WithAccessToken(tok)))
+		return request([]string{"DPoP " + tok}, testkit.Proof(t, k, "GET", testURL, dpop.WithAccessToken(tok)))
 	}
 	const secret = "s3cret-Introspection-Value"
 	introspecting := func(status int, body string) TokenValidator {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // env is one resource server with its authorization server and two client
@@ -33,7 +34,7 @@ func newEnv(t *testing.T) *env {
 	if e.key, err = dpop.NewKey(e.priv, dpop.ES256); err != nil {
 		t.Fatal(err)
 	}
-	e.key2 = mustKey(t)
+	e.key2 = testkit.Key(t)
 	now := time.Now()
 	e.bound = e.as.mint(stdClaims(e.key.Thumbprint(), now))
 	e.unbound = e.as.mint(stdClaims("", now))
@@ -82,7 +83,7 @@ func (e *env) middleware(t *testing.T, c mwConfig) *Middleware {
 			o.Nonces = failingNonces{}
 		}
 		if c.failReplay {
-			o.Replay = failingStore{}
+			o.Replay = testkit.FailingStore{Err: context.DeadlineExceeded}
 		}
 	})
 	var tokens TokenValidator = NewTokenCache(e.as.validator(t, nil), TokenCacheOptions{})
@@ -139,21 +140,21 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "RS-7.1-01 valid DPoP token and proof",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 200, subject: "alice",
 		},
 		{
 			name: "Part4-29 scheme spelled dpop",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"dpop " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"dpop " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 200, subject: "alice",
 		},
 		{
 			name: "Part4-29 scheme spelled DPOP with several spaces",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPOP   " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPOP   " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 200, subject: "alice",
 		},
@@ -161,7 +162,7 @@ func TestMiddleware(t *testing.T) {
 			name: "ALL-4.1-01 proof header spelled dpop",
 			req: func(t *testing.T, e *env) *http.Request {
 				r := request([]string{"DPoP " + e.bound})
-				r.Header["dpop"] = []string{mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}
+				r.Header["dpop"] = []string{testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))}
 				return r
 			},
 			status: 200, subject: "alice",
@@ -184,14 +185,14 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "no credentials: a proof alone is not a credential",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request(nil, mustProof(t, e.key, "GET", testURL))
+				return request(nil, testkit.Proof(t, e.key, "GET", testURL))
 			},
 			status: 401, www: chDPoP,
 		},
 		{
 			name: "ALL-7.1-01 DPoP in Proxy-Authorization is not a credential",
 			req: func(t *testing.T, e *env) *http.Request {
-				r := request(nil, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				r := request(nil, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 				r.Header.Set("Proxy-Authorization", "DPoP "+e.bound)
 				return r
 			},
@@ -209,7 +210,7 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-7.2-01 Part4-26 bound token as Bearer with a valid proof",
 			cfg:  mwConfig{bearer: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"Bearer " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"Bearer " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: `Bearer error="invalid_token", error_description="DPoP-bound token presented with the Bearer scheme", DPoP algs="ES256 PS256"`,
 		},
@@ -224,7 +225,7 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "RS-7.2-01 Part4-26 bound token as Bearer when Bearer is off",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"Bearer " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"Bearer " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: chDPoP,
 		},
@@ -263,14 +264,14 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-7.2-04 invalid DPoP token",
 			cfg:  mwConfig{bearer: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP INVALID_TOKEN"}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken("INVALID_TOKEN")))
+				return request([]string{"DPoP INVALID_TOKEN"}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken("INVALID_TOKEN")))
 			},
 			status: 401, www: `Bearer, DPoP error="invalid_token", error_description="Invalid token", algs="ES256 PS256"`,
 		},
 		{
 			name: "Part4-27 A5 unbound token under DPoP with a valid proof",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.unbound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
+				return request([]string{"DPoP " + e.unbound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
 			},
 			status: 401, www: `DPoP error="invalid_token", error_description="Token is not DPoP-bound", algs="ES256 PS256"`,
 		},
@@ -278,14 +279,14 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-7.2-05 B-05 two Authorization lines, Bearer and DPoP",
 			cfg:  mwConfig{bearer: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"Bearer " + e.bound, "DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"Bearer " + e.bound, "DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 400, www: `Bearer error="invalid_request", error_description="Multiple methods used to include access token", DPoP error="invalid_request", error_description="Multiple methods used to include access token", algs="ES256 PS256"`,
 		},
 		{
 			name: "RS-7.2-05 two DPoP Authorization lines",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound, "DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound, "DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 400, www: `DPoP error="invalid_request", error_description="Multiple methods used to include access token", algs="ES256 PS256"`,
 		},
@@ -293,7 +294,7 @@ func TestMiddleware(t *testing.T) {
 			name: "B-05 header and query both carry a token",
 			cfg:  mwConfig{bearer: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				r := request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				r := request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 				r.URL.RawQuery = "access_token=" + e.bound
 				return r
 			},
@@ -331,7 +332,7 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "ALL-4.3-01 two DPoP header lines",
 			req: func(t *testing.T, e *env) *http.Request {
-				p := mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))
+				p := testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))
 				return request([]string{"DPoP " + e.bound}, p, p)
 			},
 			status: 401, www: proofErr("more than one DPoP header"),
@@ -346,21 +347,21 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "RS-4.3-01 proof without ath",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL))
 			},
 			status: 401, www: proofErr("ath claim is required with an access token"),
 		},
 		{
 			name: "RS-4.3-01 Part4-23 ath of another token",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.unbound)))
 			},
 			status: 401, www: proofErr("ath does not match the access token"),
 		},
 		{
 			name: "RS-4.3-02 RS-6-02 Part4-28 A3 proof by another key",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key2, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: `DPoP error="invalid_token", error_description="Invalid DPoP key binding", algs="ES256 PS256"`,
 		},
@@ -382,21 +383,21 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "RS-7-01 ALL-4.3-08 htm of another method",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "POST", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: proofErr("htm does not match the request method"),
 		},
 		{
 			name: "RS-7-01 ALL-4.3-09 htu of another resource",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testBase+"/other", dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testBase+"/other", dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: proofErr("htu does not match the request URI"),
 		},
 		{
 			name: "ALL-4.3-09 htu of the internal URL behind the proxy",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", "http://internal:8080/data", dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", "http://internal:8080/data", dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: proofErr("htu does not match the request URI"),
 		},
@@ -414,7 +415,7 @@ func TestMiddleware(t *testing.T) {
 		{
 			name: "RS-7-01 ALL-11.1-01 proof too old",
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithIssuedAt(time.Now().Add(-10*time.Minute))))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithIssuedAt(time.Now().Add(-10*time.Minute))))
 			},
 			status: 401, www: proofErr("DPoP proof is too old"),
 		},
@@ -438,7 +439,7 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-9-02 ALL-11.3-01 RS nonce required, proof has none",
 			cfg:  mwConfig{nonces: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 401, www: `DPoP error="use_dpop_nonce", error_description="nonce is required", algs="ES256 PS256"`, nonce: true,
 		},
@@ -446,7 +447,7 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-9-02 RS nonce not issued by this server",
 			cfg:  mwConfig{nonces: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v")))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v")))
 			},
 			status: 401, www: `DPoP error="use_dpop_nonce", error_description="nonce is not valid", algs="ES256 PS256"`, nonce: true,
 		},
@@ -455,7 +456,7 @@ func TestMiddleware(t *testing.T) {
 			cfg:  mwConfig{nonces: true},
 			req: func(t *testing.T, e *env) *http.Request {
 				n, _ := e.nonces.Nonce(context.Background())
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce(n)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce(n)))
 			},
 			status: 200, subject: "alice",
 		},
@@ -464,7 +465,7 @@ func TestMiddleware(t *testing.T) {
 			cfg:  mwConfig{nonces: true, nonceOK: true},
 			req: func(t *testing.T, e *env) *http.Request {
 				n, _ := e.nonces.Nonce(context.Background())
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce(n)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce(n)))
 			},
 			status: 200, subject: "alice", nonce: true,
 		},
@@ -480,7 +481,7 @@ func TestMiddleware(t *testing.T) {
 			name: "RS-7.1-06 B-05 insufficient scope",
 			cfg:  mwConfig{scopes: []string{"read", "admin"}},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 403, www: `DPoP error="insufficient_scope", error_description="Insufficient scope", scope="read admin", algs="ES256 PS256"`,
 		},
@@ -488,7 +489,7 @@ func TestMiddleware(t *testing.T) {
 			name: "required scopes granted",
 			cfg:  mwConfig{scopes: []string{"write", "read"}},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 200, subject: "alice",
 		},
@@ -512,7 +513,7 @@ func TestMiddleware(t *testing.T) {
 			name: "replay store down: 503 without a challenge",
 			cfg:  mwConfig{failReplay: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 503,
 		},
@@ -520,7 +521,7 @@ func TestMiddleware(t *testing.T) {
 			name: "nonce source down: 503 without a challenge",
 			cfg:  mwConfig{failNonces: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce("abc")))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound), dpop.WithNonce("abc")))
 			},
 			status: 503,
 		},
@@ -528,7 +529,7 @@ func TestMiddleware(t *testing.T) {
 			name: "token validator down: 503 without a challenge",
 			cfg:  mwConfig{unavailable: true},
 			req: func(t *testing.T, e *env) *http.Request {
-				return request([]string{"DPoP " + e.bound}, mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+				return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 			},
 			status: 503,
 		},
@@ -548,7 +549,7 @@ func TestMiddleware(t *testing.T) {
 			wrapped := m.Wrap(h)
 			r := tc.req(t, e)
 			if r == nil { // the replay case
-				p := mustProof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))
+				p := testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound))
 				first := httptest.NewRecorder()
 				wrapped.ServeHTTP(first, request([]string{"DPoP " + e.bound}, p))
 				if first.Code != 200 {
