@@ -304,3 +304,60 @@ func TestClientMetadataDocument(t *testing.T) {
 		t.Fatalf("%+v %v", doc, err)
 	}
 }
+
+// TestFailedRefreshKeepsSession: a refresh that fails for any reason but
+// a refused grant changes neither the session nor the stored copy, and a
+// store that cannot be written leaves the previous file whole.
+func TestFailedRefreshKeepsSession(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	store := &toggleStore{FileStore: FileStore{Path: filepath.Join(t.TempDir(), "s.json")}}
+	s := w.login(w.app(nil, store), "alice.test")
+	before, err := os.ReadFile(store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.failToken = true
+	w.mu.Unlock()
+	if err := s.Refresh(ctx); !errors.Is(err, ErrFetch) || errors.Is(err, ErrSessionDead) {
+		t.Fatalf("got %v", err)
+	}
+	if after, _ := os.ReadFile(store.Path); string(after) != string(before) {
+		t.Fatal("a failed refresh changed the stored session")
+	}
+	if s.Data().Dead != "" || s.Data().RefreshToken == "" {
+		t.Fatal("a failed refresh harmed the session")
+	}
+
+	// The refresh succeeds at the server but the save fails: the error
+	// says so, the file is as it was, and the session in memory holds
+	// the new tokens (the old refresh token is spent).
+	w.mu.Lock()
+	w.failToken = false
+	w.mu.Unlock()
+	store.fail = true
+	old := s.Data().RefreshToken
+	if err := s.Refresh(ctx); err == nil {
+		t.Fatal("a refresh whose save failed reported success")
+	}
+	if after, _ := os.ReadFile(store.Path); string(after) != string(before) {
+		t.Fatal("a failed save changed the file")
+	}
+	if s.Data().RefreshToken == old {
+		t.Fatal("the session lost the new tokens")
+	}
+}
+
+// toggleStore is a FileStore whose Save can be made to fail.
+type toggleStore struct {
+	FileStore
+	fail bool
+}
+
+func (s *toggleStore) Save(ctx context.Context, d *SessionData) error {
+	if s.fail {
+		return errors.New("disk full")
+	}
+	return s.FileStore.Save(ctx, d)
+}

@@ -56,6 +56,7 @@ type world struct {
 	tokenType string
 	scope     string
 	asCalls   map[string]int // path → requests
+	failToken bool           // the token endpoint answers 503
 	pdsCalls  int
 }
 
@@ -262,6 +263,10 @@ func (w *world) serveAS(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, 200, w.meta)
 		return
 	case "/oauth/par", "/oauth/token":
+		if w.failToken && r.URL.Path == "/oauth/token" {
+			oauthErr(rw, http.StatusServiceUnavailable, "temporarily_unavailable", "down")
+			return
+		}
 	default:
 		http.NotFound(rw, r)
 		return
