@@ -82,6 +82,9 @@ func NodeDir(t testing.TB) string {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@atproto", "pds", "package.json")); err != nil {
 		testsupport.Missing(t, "the reference PDS is not installed in "+dir, install)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node")); err != nil {
+		testsupport.Missing(t, "better-sqlite3 (the PDS's database) is not built in "+dir, install)
+	}
 	return dir
 }
 
