@@ -210,3 +210,46 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckForm: the "check a proof" form runs inspect with the request
+// it describes.
+func TestCheckForm(t *testing.T) {
+	h := NewRecorder().Handler(Servers{})
+	key, _ := dpop.GenerateKey(dpop.ES256)
+	proof, err := key.Proof("POST", "https://as.example/token", dpop.WithNonce("n-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"proof": {proof}, "method": {"POST"}, "url": {"https://as.example/other"}, "nonce": {"n-1"}}
+	req := httptest.NewRequest(http.MethodPost, "/api/inspect", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = "127.0.0.1:8082"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var rep struct {
+		Kind   string
+		JKT    string
+		Checks []struct {
+			Check    string
+			Passed   bool
+			Expected string
+			Got      string
+		}
+		Verdict struct{ Valid bool }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &rep); err != nil {
+		t.Fatal(err, w.Body.String())
+	}
+	if rep.Kind != "dpop_proof" || rep.JKT != key.Thumbprint() || rep.Verdict.Valid {
+		t.Errorf("%+v", rep)
+	}
+	for _, c := range rep.Checks {
+		want := c.Check != "htu"
+		if c.Passed != want {
+			t.Errorf("check %+v, want passed=%v", c, want)
+		}
+		if c.Check == "htu" && (c.Expected != "https://as.example/other" || c.Got != "https://as.example/token") {
+			t.Errorf("htu evidence %+v", c)
+		}
+	}
+}
