@@ -383,6 +383,39 @@ func (r *ClientIDResolver) Resolve(ctx context.Context, clientID string) (*Clien
 	return doc, nil
 }
 
+// ResolveJWKS returns the client's public keys for private_key_jwt (RFC
+// 7523): the document's jwks, or the JWK Set at its jwks_uri, fetched with
+// the same address checks and caps as the document and cached with it. A
+// set that is not JSON, holds a private key or no key, or more than 16, is
+// an invalid_client_metadata [*Error]; a fetch failure is invalid_client.
+func (r *ClientIDResolver) ResolveJWKS(ctx context.Context, d *ClientMetadataDocument) (json.RawMessage, error) {
+	if len(d.JWKS) > 0 {
+		return d.JWKS, nil
+	}
+	if d.JWKSURI == "" {
+		return nil, badClientMetadata("client metadata document has no jwks").withEvidence("jwks", "jwks or jwks_uri", "neither")
+	}
+	key := "jwks " + d.JWKSURI
+	now := r.opts.Now()
+	r.mu.Lock()
+	if c, ok := r.cache[key]; ok && now.Before(c.expires) {
+		r.mu.Unlock()
+		return c.doc.JWKS, nil
+	}
+	r.mu.Unlock()
+	body, ttl, err := r.fetch(ctx, d.JWKSURI)
+	if err != nil {
+		return nil, err
+	}
+	if why := checkPublicJWKS(body); why != "" {
+		return nil, badClientMetadata("the jwks_uri document is not acceptable").withEvidence("jwks_uri", "a JWK Set of public keys", why)
+	}
+	if ttl > 0 {
+		r.put(key, &ClientMetadataDocument{JWKS: body}, now.Add(ttl), now)
+	}
+	return body, nil
+}
+
 // put caches doc, making room by dropping expired entries, then any one.
 func (r *ClientIDResolver) put(id string, doc *ClientMetadataDocument, expires, now time.Time) {
 	r.mu.Lock()
@@ -421,6 +454,9 @@ func (r *ClientIDResolver) fetch(ctx context.Context, clientID string) ([]byte, 
 		return nil, 0, NewError(http.StatusBadRequest, CodeInvalidClient, "client metadata document could not be fetched", sentinel).
 			withEvidence("client_id", expected, got)
 	}
+	if u, err := url.Parse(clientID); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fail("an https URL", clientID, nil)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientID, nil)
@@ -442,7 +478,7 @@ func (r *ClientIDResolver) fetch(ctx context.Context, clientID string) ([]byte, 
 	if resp.StatusCode != http.StatusOK {
 		return fail("status 200", resp.Status, nil)
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) { // application/jwk-set+json included
 		return fail("Content-Type application/json", resp.Header.Get("Content-Type"), nil)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxSize+1))

@@ -341,3 +341,38 @@ func TestClientIDAddressPolicy(t *testing.T) {
 		t.Error("::ffff:127.0.0.1 allowed")
 	}
 }
+
+// TestResolveJWKS: inline jwks as they are; a jwks_uri fetched with the
+// same checks, cached, and refused when it holds a private key or lives on
+// a forbidden address.
+func TestResolveJWKS(t *testing.T) {
+	const pub = `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`
+	ds := newDocServer(t, func(ds *docServer, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		if strings.HasSuffix(r.URL.Path, "/private.json") {
+			fmt.Fprint(w, `{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}]}`)
+			return
+		}
+		fmt.Fprint(w, pub)
+	})
+	r := NewClientIDResolver(ClientIDOptions{AllowLoopback: true, TLSConfig: tlsFor(ds)})
+	inline := &ClientMetadataDocument{JWKS: []byte(pub)}
+	if got, err := r.ResolveJWKS(t.Context(), inline); err != nil || string(got) != pub || ds.hits.Load() != 0 {
+		t.Fatalf("inline: %s %v", got, err)
+	}
+	byURI := &ClientMetadataDocument{JWKSURI: ds.URL + "/jwks.json"}
+	for range 2 {
+		if got, err := r.ResolveJWKS(t.Context(), byURI); err != nil || string(got) != pub {
+			t.Fatalf("jwks_uri: %s %v", got, err)
+		}
+	}
+	if ds.hits.Load() != 1 {
+		t.Fatalf("%d fetches, want 1 (cached)", ds.hits.Load())
+	}
+	_, err := r.ResolveJWKS(t.Context(), &ClientMetadataDocument{JWKSURI: ds.URL + "/private.json"})
+	wantRefusal(t, err, CodeInvalidClientMetadata, ErrInvalidClientMetadata)
+	_, err = NewClientIDResolver(ClientIDOptions{TLSConfig: tlsFor(ds)}).ResolveJWKS(t.Context(), byURI)
+	wantRefusal(t, err, CodeInvalidClient, ErrForbiddenAddress)
+	_, err = r.ResolveJWKS(t.Context(), &ClientMetadataDocument{})
+	wantRefusal(t, err, CodeInvalidClientMetadata, ErrInvalidClientMetadata)
+}

@@ -28,7 +28,8 @@ const (
 	//   - both servers demand DPoP nonces (Nonces is NoncesBoth);
 	//   - an https client_id is a client ID metadata document URL
 	//     (draft-ietf-oauth-client-id-metadata-document), fetched through
-	//     authserver.ClientIDResolver with Options.ClientIDs, and must say
+	//     authserver.ClientIDResolver with Options.ClientIDs (its jwks_uri
+//     too), and must say
 	//     dpop_bound_access_tokens: true; its requested scope must be among
 	//     the document's;
 	//   - "http://localhost" with redirect_uri and scope query parameters is
@@ -70,7 +71,7 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.clientFromDocument(doc)
+		return s.clientFromDocument(ctx, doc)
 	case s.opts.Profile == ProfileATProto && isLoopbackClientID(id):
 		return loopbackClient(id)
 	}
@@ -86,7 +87,7 @@ func isLoopbackClientID(id string) bool {
 }
 
 // clientFromDocument makes the client a metadata document describes.
-func (s *Server) clientFromDocument(d *authserver.ClientMetadataDocument) (*Client, error) {
+func (s *Server) clientFromDocument(ctx context.Context, d *authserver.ClientMetadataDocument) (*Client, error) {
 	bad := func(member, expected, got string) (*Client, error) {
 		return nil, evidence(oauthError(authserver.CodeInvalidClientMetadata, "client metadata document: "+member+" is not acceptable here", http.StatusBadRequest), member, expected, got)
 	}
@@ -96,11 +97,12 @@ func (s *Server) clientFromDocument(d *authserver.ClientMetadataDocument) (*Clie
 	c := &Client{ID: d.ClientID, Public: d.Public(), AuthMethod: d.TokenEndpointAuthMethod, RedirectURIs: d.RedirectURIs,
 		DPoPBound: d.DPoPBoundAccessTokens, exactRedirects: true, scope: d.Scope, declaredScope: true}
 	if d.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
-		if len(d.JWKS) == 0 {
-			return bad("jwks_uri", "jwks in the document (dpoptest does not fetch jwks_uri)", d.JWKSURI)
+		jwks, err := s.clientIDs.ResolveJWKS(ctx, d)
+		if err != nil {
+			return nil, err
 		}
 		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(d.JWKS, &set); err != nil {
+		if err := json.Unmarshal(jwks, &set); err != nil {
 			return bad("jwks", "a JWK Set", "another value")
 		}
 		for _, k := range set.Keys {

@@ -170,7 +170,7 @@ func TestATProtoRefusals(t *testing.T) {
 }
 
 // metadataServer serves client metadata documents over TLS on loopback.
-func metadataServer(t *testing.T, doc func(clientID string) map[string]any) (*httptest.Server, *tls.Config) {
+func metadataServer(t *testing.T, doc func(clientID string) any) (*httptest.Server, *tls.Config) {
 	t.Helper()
 	var srv *httptest.Server
 	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +191,10 @@ func TestATProtoConfidentialClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, tlsConf := metadataServer(t, func(id string) map[string]any {
+	docs, tlsConf := metadataServer(t, func(id string) any {
+		if strings.HasSuffix(id, "/jwks.json") {
+			return client.JWKS(clientKey)
+		}
 		m := map[string]any{
 			"client_id": id, "redirect_uris": []string{"http://127.0.0.1/callback"}, "scope": "atproto",
 			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
@@ -203,15 +206,17 @@ func TestATProtoConfidentialClient(t *testing.T) {
 			m["dpop_bound_access_tokens"] = false
 		case strings.HasSuffix(id, "/jwks-uri.json"):
 			delete(m, "jwks")
-			m["jwks_uri"] = "https://app.example/jwks.json"
+			m["jwks_uri"] = strings.TrimSuffix(id, "/jwks-uri.json") + "/jwks.json"
+		case strings.HasSuffix(id, "/jwks-uri-elsewhere.json"):
+			delete(m, "jwks")
+			m["jwks_uri"] = "https://127.0.0.1:1/jwks.json"
 		case strings.HasSuffix(id, "/rsa.json"):
 			m["jwks"] = json.RawMessage(`{"keys":[{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}]}`)
 		}
 		return m
 	})
 	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto, ClientIDs: &authserver.ClientIDOptions{AllowLoopback: true, TLSConfig: tlsConf}})
-	id := docs.URL + "/client-metadata.json"
-	for i := range 2 {
+	for i, id := range []string{docs.URL + "/client-metadata.json", docs.URL + "/client-metadata.json", docs.URL + "/jwks-uri.json"} {
 		key := newKey(t)
 		tr := &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
 			Key: clientKey, ClientID: id, Audience: srv.URL(), Endpoints: []string{srv.PAREndpoint(), srv.TokenEndpoint()}, Base: newBaseTransport(t)}}
@@ -225,7 +230,12 @@ func TestATProtoConfidentialClient(t *testing.T) {
 		}
 	}
 
-	for _, doc := range []string{"/unbound.json", "/jwks-uri.json", "/rsa.json"} {
+	for _, tc := range []struct{ doc, code string }{
+		{"/unbound.json", authserver.CodeInvalidClientMetadata},
+		{"/rsa.json", authserver.CodeInvalidClientMetadata},
+		{"/jwks-uri-elsewhere.json", authserver.CodeInvalidClient},
+	} {
+		doc := tc.doc
 		t.Run("document "+doc, func(t *testing.T) {
 			key := newKey(t)
 			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
@@ -238,7 +248,7 @@ func TestATProtoConfidentialClient(t *testing.T) {
 			form.Set("client_assertion_type", dpoptest.ClientAssertionType)
 			form.Set("client_assertion", a)
 			resp, body := postPAR(t, srv, form, proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
-			if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidClientMetadata {
+			if resp.StatusCode != 400 || jsonError(t, body) != tc.code {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}
 		})
