@@ -29,7 +29,7 @@ const (
 	//   - an https client_id is a client ID metadata document URL
 	//     (draft-ietf-oauth-client-id-metadata-document), fetched through
 	//     authserver.ClientIDResolver with Options.ClientIDs (its jwks_uri
-//     too), and must say
+	//     too), and must say
 	//     dpop_bound_access_tokens: true; its requested scope must be among
 	//     the document's;
 	//   - "http://localhost" with redirect_uri and scope query parameters is
