@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -136,6 +137,12 @@ func TestClaimsCopy(t *testing.T) {
 	for i := range got.Claims {
 		got.Claims[i] = 'X'
 	}
+	// Appending cannot reach memory behind Claims either.
+	if cap(got.Claims) != len(got.Claims) {
+		t.Errorf("Claims has spare capacity %d", cap(got.Claims)-len(got.Claims))
+	}
+	grown := append(got.Claims, bytes.Repeat([]byte("Y"), 64)...)
+	_ = grown
 	after := [...]string{got.JTI, got.HTM, got.HTU, got.Nonce, got.ATH}
 	if before != after || got.HTU != saved || got.HTU != u {
 		t.Errorf("writing into Claims changed the claims: %q", after)

@@ -1,7 +1,6 @@
 package dpop
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -238,7 +237,13 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	}
 
 	// 3. Claims.
-	claimsJSON := make([]byte, b64.DecodedLen(len(claimsSeg)))
+	// One allocation holds the decoded claims twice: the first copy is
+	// private (the claim strings are views into it), the second is
+	// Proof.Claims, the caller's to write. The full slice expressions
+	// keep each copy from reaching the other.
+	dl := b64.DecodedLen(len(claimsSeg))
+	claimsBuf := make([]byte, 2*dl)
+	claimsJSON := claimsBuf[:dl:dl]
 	n, err := b64.Decode(claimsJSON, unsafe.Slice(unsafe.StringData(claimsSeg), len(claimsSeg)))
 	if err != nil {
 		return nil, refuse(ErrMalformed, "DPoP proof payload is not base64url", "claims", "unpadded base64url", "invalid base64url")
@@ -309,6 +314,8 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	// The claim strings alias claimsJSON, which no caller can reach and
 	// nothing writes again: Claims is a copy of its own (strings must
 	// never change under their holder).
+	callerClaims := claimsBuf[dl : dl+n : dl+n]
+	copy(callerClaims, claimsJSON)
 	return &Proof{
 		Algorithm: hdr.alg,
 		JKT:       hdr.key.jkt,
@@ -319,7 +326,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 		IssuedAt:  iat,
 		Nonce:     c.nonce,
 		ATH:       c.ath,
-		Claims:    bytes.Clone(claimsJSON),
+		Claims:    callerClaims,
 	}, nil
 }
 
