@@ -25,7 +25,7 @@ import (
 
 var curlUsage = usage{
 	name:     "curl",
-	synopsis: "dpop curl [-session FILE] [-X METHOD] [-H 'Name: value']... [-d DATA] [-v] [-i] [-f] URL",
+	synopsis: "dpop curl [-session FILE] [-X METHOD] [-H 'Name: value']... [-d DATA] [-v] [-i] [-f] [-ca-file FILE] URL",
 	about: `Call a resource with the DPoP-bound token of a session saved by "dpop token":
 the request carries "Authorization: DPoP <token>" and a new proof signed with
 the session's key, with ath (RFC 9449 §7). When the resource demands a nonce

@@ -26,7 +26,7 @@ import (
 
 var tokenUsage = usage{
 	name:     "token",
-	synopsis: "dpop token ISSUER -client-id ID [-client-secret S | -client-key FILE] [-grant G] [-par] [-scope S] [-resource R] [-key FILE] [-session FILE] [-no-browser] [-silent]",
+	synopsis: "dpop token ISSUER -client-id ID [-client-secret S | -client-key FILE] [-grant G] [-par] [-scope S] [-resource R] [-key FILE] [-session FILE] [-no-browser] [-redirect-uri URI | -callback-port N] [-ca-file FILE] [-silent]",
 	about: `Get a DPoP-bound access token from the authorization server ISSUER. The
 tool reads the server's metadata (RFC 8414), then runs the grant with a DPoP
 proof on every request, retrying once when the server demands a nonce
@@ -56,11 +56,20 @@ Every request and response is printed on standard error with its proof
 decoded; the token goes to standard output as JSON. -silent prints only the
 token.
 
+A DPoP-bound token is useless without its key, so token needs -session
+(which saves the new key with the token) or -key (a key you keep).
+
 -session FILE (default $DPOP_SESSION) saves the token, the server nonces,
 the client id and secret (or client key) and THE PRIVATE KEY in FILE, with
 mode 0600. "dpop curl -session FILE" uses it and refreshes the token with
 the same key; "-grant refresh_token" refreshes it here. Keep the file as
-secret as a password.`,
+secret as a password. -resource (RFC 8707) is saved too and sent with
+every refresh.
+
+-redirect-uri (or -callback-port) sets the loopback redirect URI the tool
+listens on, for a server that has one registered; -ca-file trusts a
+private CA's certificates (PEM) besides the system's. Keys may be JWK or
+PEM (PKCS #8, SEC 1, PKCS #1).`,
 	examples: `  dpop serve -clients clients.json > serve.json &    # clients.json: the private JWKs
   dpop token http://127.0.0.1:8080 -client-id public-client -no-browser -session s.json
   dpop token http://127.0.0.1:8080 -client-id public-client -par -scope "read write" -session s.json
