@@ -19,6 +19,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // loopbackClientID is an AT Protocol development client: its redirect
@@ -80,7 +81,7 @@ func TestATProtoMetadata(t *testing.T) {
 // refresh token refused.
 func TestATProtoLoopbackClient(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := atprotoConfig(srv, loopbackClientID)
 	tok := atprotoLogin(t, srv, ctx, cfg)
@@ -121,7 +122,7 @@ func postPAR(t *testing.T, srv *dpoptest.Server, form url.Values, proof string) 
 // code.
 func TestATProtoRefusals(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto})
-	key := newKey(t)
+	key := testkit.Key(t)
 
 	t.Run("authorization request without PAR", func(t *testing.T) {
 		q := parForm(loopbackClientID, "atproto")
@@ -137,7 +138,7 @@ func TestATProtoRefusals(t *testing.T) {
 		}
 	})
 	t.Run("PAR proof without a nonce", func(t *testing.T) {
-		resp, body := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+		resp, body := postPAR(t, srv, parForm(loopbackClientID, "atproto"), testkit.Proof(t, key, "POST", srv.PAREndpoint()))
 		if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeUseNonce || resp.Header.Get("DPoP-Nonce") == "" {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
@@ -155,9 +156,9 @@ func TestATProtoRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Fetch a nonce first, so that the refusal is the profile's.
-			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), testkit.Proof(t, key, "POST", srv.PAREndpoint()))
 			nonce := resp.Header.Get("DPoP-Nonce")
-			resp, body := postPAR(t, srv, parForm(tc.clientID, tc.scope), proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
+			resp, body := postPAR(t, srv, parForm(tc.clientID, tc.scope), testkit.Proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
 			wantStatus := 400
 			if tc.code == authserver.CodeInvalidClient && strings.HasPrefix(tc.clientID, "http://app.") {
 				wantStatus = 401
@@ -217,7 +218,7 @@ func TestATProtoConfidentialClient(t *testing.T) {
 	})
 	srv := newServer(t, dpoptest.Options{Profile: dpoptest.ProfileATProto, ClientIDs: &authserver.ClientIDOptions{AllowLoopback: true, TLSConfig: tlsConf}})
 	for i, id := range []string{docs.URL + "/client-metadata.json", docs.URL + "/client-metadata.json", docs.URL + "/jwks-uri.json"} {
-		key := newKey(t)
+		key := testkit.Key(t)
 		tr := &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
 			Key: clientKey, ClientID: id, Audience: srv.URL(), Endpoints: []string{srv.PAREndpoint(), srv.TokenEndpoint()}, Base: newBaseTransport(t)}}
 		ctx := client.NewContext(t.Context(), tr)
@@ -237,8 +238,8 @@ func TestATProtoConfidentialClient(t *testing.T) {
 	} {
 		doc := tc.doc
 		t.Run("document "+doc, func(t *testing.T) {
-			key := newKey(t)
-			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), proof(t, key, "POST", srv.PAREndpoint()))
+			key := testkit.Key(t)
+			resp, _ := postPAR(t, srv, parForm(loopbackClientID, "atproto"), testkit.Proof(t, key, "POST", srv.PAREndpoint()))
 			nonce := resp.Header.Get("DPoP-Nonce")
 			form := parForm(docs.URL+doc, "atproto")
 			a, err := clientKey.Assertion(docs.URL+doc, srv.URL(), time.Now(), time.Minute)
@@ -247,7 +248,7 @@ func TestATProtoConfidentialClient(t *testing.T) {
 			}
 			form.Set("client_assertion_type", dpoptest.ClientAssertionType)
 			form.Set("client_assertion", a)
-			resp, body := postPAR(t, srv, form, proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
+			resp, body := postPAR(t, srv, form, testkit.Proof(t, key, "POST", srv.PAREndpoint(), dpop.WithNonce(nonce)))
 			if resp.StatusCode != 400 || jsonError(t, body) != tc.code {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}

@@ -31,6 +31,7 @@ import (
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // atkResult is a response read in full.
@@ -38,14 +39,6 @@ type atkResult struct {
 	status int
 	header http.Header
 	body   []byte
-}
-
-// atkServer starts a server with opts and closes it at the end of the test.
-func atkServer(t *testing.T, opts dpoptest.Options) *dpoptest.Server {
-	t.Helper()
-	srv := dpoptest.NewServer(opts)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // atkECKey returns a fresh P-256 private key and its dpop.Key wrapper (for
@@ -148,16 +141,6 @@ func atkResourceRequest(t *testing.T, srv *dpoptest.Server, scheme, token string
 		req.Header["Dpop"] = proofs
 	}
 	return req
-}
-
-// atkProof makes an ordinary proof with the core.
-func atkProof(t *testing.T, key *dpop.Key, method, u string, opts ...dpop.ProofOption) string {
-	t.Helper()
-	p, err := key.Proof(method, u, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // atkATH is the ath claim for token.
@@ -389,29 +372,29 @@ func atkCountRS(opts dpoptest.Options) (dpoptest.Options, *atomic.Int64) {
 // at the other (htm/htu, RFC 9449 §4.3 checks 8 and 9), even right after it
 // was accepted where it belonged.
 func TestAttackCrossEndpointReplay(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{})
+	srv := newServer(t, dpoptest.Options{})
 	_, key := atkECKey(t)
 
 	// The proof that obtained the token, replayed at the resource.
-	tokenProof := atkProof(t, key, http.MethodPost, srv.TokenEndpoint())
+	tokenProof := testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint())
 	tok := atkWantTokenOK(t, atkDo(t, atkTokenRequest(t, srv, tokenProof)))
 
 	t.Run("token proof at resource", func(t *testing.T) {
 		atkWantRS(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, tokenProof)), http.StatusUnauthorized, dpop.CodeInvalidProof)
 		// A token-endpoint proof never used anywhere fails the same way.
-		fresh := atkProof(t, key, http.MethodPost, srv.TokenEndpoint())
+		fresh := testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint())
 		atkWantRS(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, fresh)), http.StatusUnauthorized, dpop.CodeInvalidProof)
 		// Even with the right method, the URL is the token endpoint's.
-		get := atkProof(t, key, http.MethodGet, srv.TokenEndpoint(), dpop.WithAccessToken(tok))
+		get := testkit.Proof(t, key, http.MethodGet, srv.TokenEndpoint(), dpop.WithAccessToken(tok))
 		atkWantRS(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, get)), http.StatusUnauthorized, dpop.CodeInvalidProof)
 	})
 
 	t.Run("resource proof at token endpoint", func(t *testing.T) {
-		rp := atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
+		rp := testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
 		atkWantResourceOK(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, rp)), key.Thumbprint())
 		atkWantAS(t, atkDo(t, atkTokenRequest(t, srv, rp)), http.StatusBadRequest, dpop.CodeInvalidProof)
 		// A POST proof for the resource URL, without ath: only htu is wrong.
-		post := atkProof(t, key, http.MethodPost, srv.ResourceEndpoint())
+		post := testkit.Proof(t, key, http.MethodPost, srv.ResourceEndpoint())
 		atkWantAS(t, atkDo(t, atkTokenRequest(t, srv, post)), http.StatusBadRequest, dpop.CodeInvalidProof)
 	})
 }
@@ -420,7 +403,7 @@ func TestAttackCrossEndpointReplay(t *testing.T) {
 // thumbprint and the jti, so a jti chosen by one key does not block another
 // key (both accepted), while the same key may not use it twice.
 func TestAttackSameJTIAnotherKey(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{})
+	srv := newServer(t, dpoptest.Options{})
 	priv1, key1 := atkECKey(t)
 	priv2, key2 := atkECKey(t)
 
@@ -457,11 +440,11 @@ func TestAttackSameJTIAnotherKey(t *testing.T) {
 // thumbprint and the jti rather than the proof's bytes. Whichever of the
 // two is sent first is accepted, once; the other is a replay.
 func TestAttackECDSAMalleability(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{})
+	srv := newServer(t, dpoptest.Options{})
 	priv, key := atkECKey(t)
 	tok := atkToken(t, srv, key)
 	rp := func() string {
-		return atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
+		return testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
 	}
 
 	t.Run("resource original first", func(t *testing.T) {
@@ -483,12 +466,12 @@ func TestAttackECDSAMalleability(t *testing.T) {
 	})
 
 	t.Run("token endpoint", func(t *testing.T) {
-		orig := atkProof(t, key, http.MethodPost, srv.TokenEndpoint())
+		orig := testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint())
 		mall := atkMalleate(t, orig, &priv.PublicKey)
 		atkWantTokenOK(t, atkDo(t, atkTokenRequest(t, srv, orig)))
 		atkWantAS(t, atkDo(t, atkTokenRequest(t, srv, mall)), http.StatusBadRequest, dpop.CodeInvalidProof)
 
-		orig = atkProof(t, key, http.MethodPost, srv.TokenEndpoint())
+		orig = testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint())
 		mall = atkMalleate(t, orig, &priv.PublicKey)
 		atkWantTokenOK(t, atkDo(t, atkTokenRequest(t, srv, mall)))
 		atkWantAS(t, atkDo(t, atkTokenRequest(t, srv, orig)), http.StatusBadRequest, dpop.CodeInvalidProof)
@@ -499,22 +482,22 @@ func TestAttackECDSAMalleability(t *testing.T) {
 // ahead) is refused; a few seconds ahead is clock skew within the leeway
 // (dpop.DefaultLeeway, 10 s) and accepted.
 func TestAttackFutureIAT(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{})
+	srv := newServer(t, dpoptest.Options{})
 	_, key := atkECKey(t)
 	tok := atkToken(t, srv, key)
 	hour := dpop.WithIssuedAt(time.Now().Add(time.Hour))
 
 	t.Run("resource", func(t *testing.T) {
-		p := atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), hour)
+		p := testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), hour)
 		atkWantRS(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, p)), http.StatusUnauthorized, dpop.CodeInvalidProof)
-		p = atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithIssuedAt(time.Now().Add(5*time.Second)))
+		p = testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithIssuedAt(time.Now().Add(5*time.Second)))
 		atkWantResourceOK(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, p)), key.Thumbprint())
 	})
 
 	t.Run("token endpoint", func(t *testing.T) {
-		p := atkProof(t, key, http.MethodPost, srv.TokenEndpoint(), hour)
+		p := testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint(), hour)
 		atkWantAS(t, atkDo(t, atkTokenRequest(t, srv, p)), http.StatusBadRequest, dpop.CodeInvalidProof)
-		p = atkProof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithIssuedAt(time.Now().Add(5*time.Second)))
+		p = testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithIssuedAt(time.Now().Add(5*time.Second)))
 		atkWantTokenOK(t, atkDo(t, atkTokenRequest(t, srv, p)))
 	})
 }
@@ -523,12 +506,12 @@ func TestAttackFutureIAT(t *testing.T) {
 // the authorization server issued does not satisfy the resource server,
 // and the other way round; each answers with a nonce of its own.
 func TestAttackNonceScope(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{Nonces: dpoptest.NoncesBoth})
+	srv := newServer(t, dpoptest.Options{Nonces: dpoptest.NoncesBoth})
 	_, key := atkECKey(t)
 	tok := atkToken(t, srv, key) // client.Transport does the nonce round trips
 
 	// An AS nonce, from a token request without one.
-	res := atkDo(t, atkTokenRequest(t, srv, atkProof(t, key, http.MethodPost, srv.TokenEndpoint())))
+	res := atkDo(t, atkTokenRequest(t, srv, testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint())))
 	atkWantAS(t, res, http.StatusBadRequest, dpop.CodeUseNonce)
 	asNonce := res.header.Get("DPoP-Nonce")
 	if !dpop.IsValidNonce(asNonce) {
@@ -536,7 +519,7 @@ func TestAttackNonceScope(t *testing.T) {
 	}
 
 	// The AS nonce at the resource.
-	p := atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce(asNonce))
+	p := testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce(asNonce))
 	res = atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, p))
 	atkWantRS(t, res, http.StatusUnauthorized, dpop.CodeUseNonce)
 	rsNonce := res.header.Get("DPoP-Nonce")
@@ -545,7 +528,7 @@ func TestAttackNonceScope(t *testing.T) {
 	}
 
 	// The RS nonce at the token endpoint.
-	p = atkProof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithNonce(rsNonce))
+	p = testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithNonce(rsNonce))
 	res = atkDo(t, atkTokenRequest(t, srv, p))
 	atkWantAS(t, res, http.StatusBadRequest, dpop.CodeUseNonce)
 	if n := res.header.Get("DPoP-Nonce"); !dpop.IsValidNonce(n) || n == rsNonce {
@@ -553,9 +536,9 @@ func TestAttackNonceScope(t *testing.T) {
 	}
 
 	// Each nonce works where it came from: it was the scope that failed.
-	p = atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce(rsNonce))
+	p = testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce(rsNonce))
 	atkWantResourceOK(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", tok, p)), key.Thumbprint())
-	p = atkProof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithNonce(asNonce))
+	p = testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint(), dpop.WithNonce(asNonce))
 	atkWantTokenOK(t, atkDo(t, atkTokenRequest(t, srv, p)))
 }
 
@@ -571,10 +554,10 @@ func TestAttackBearerDowngrade(t *testing.T) {
 			name = "bearer on"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv := atkServer(t, dpoptest.Options{AllowBearer: allow})
+			srv := newServer(t, dpoptest.Options{AllowBearer: allow})
 			_, key := atkECKey(t)
 			tok := atkToken(t, srv, key)
-			p := atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
+			p := testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
 			res := atkDo(t, atkResourceRequest(t, srv, "Bearer", tok, p))
 			if res.status != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401 (body %s)", res.status, res.body)
@@ -615,13 +598,13 @@ func TestAttackBearerDowngrade(t *testing.T) {
 // and the field name's letter case.
 func TestAttackHeaderSmuggling(t *testing.T) {
 	opts, rsCount := atkCountRS(dpoptest.Options{})
-	srv := atkServer(t, opts)
+	srv := newServer(t, opts)
 	_, key := atkECKey(t)
 	tok := atkToken(t, srv, key)
 	rp := func() string {
-		return atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
+		return testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(tok))
 	}
-	tp := func() string { return atkProof(t, key, http.MethodPost, srv.TokenEndpoint()) }
+	tp := func() string { return testkit.Proof(t, key, http.MethodPost, srv.TokenEndpoint()) }
 	rsAddr := atkHostPort(t, srv.ResourceURL())
 
 	t.Run("two DPoP lines at resource", func(t *testing.T) {
@@ -705,7 +688,7 @@ func TestAttackHeaderSmuggling(t *testing.T) {
 // TestAttackOversize: huge header fields, proofs and tokens are refused
 // with a 4xx, never a 200 or a 5xx.
 func TestAttackOversize(t *testing.T) {
-	srv := atkServer(t, dpoptest.Options{})
+	srv := newServer(t, dpoptest.Options{})
 	priv, key := atkECKey(t)
 	tok := atkToken(t, srv, key)
 
@@ -753,7 +736,7 @@ func TestAttackOversize(t *testing.T) {
 
 	t.Run("64 KiB access token", func(t *testing.T) {
 		big := strings.Repeat("A", 64<<10) // a token68, four times resource.DefaultMaxTokenSize
-		p := atkProof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(big))
+		p := testkit.Proof(t, key, http.MethodGet, srv.ResourceEndpoint(), dpop.WithAccessToken(big))
 		atkWantRS(t, atkDo(t, atkResourceRequest(t, srv, "DPoP", big, p)), http.StatusUnauthorized, dpop.CodeInvalidToken)
 	})
 }

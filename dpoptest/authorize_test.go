@@ -12,6 +12,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestAuthorizeErrors: with a valid client and redirect_uri, errors go
@@ -66,7 +67,7 @@ func TestAuthorizeErrors(t *testing.T) {
 // (RFC 8252 §7.3), and the code is only redeemed with the same one.
 func TestRedirectURIs(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	for _, uri := range []string{"http://localhost:1234/cb", "http://127.0.0.1:50000/x/y?keep=1"} {
 		cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
@@ -137,7 +138,7 @@ func TestBearerFallback(t *testing.T) {
 	}
 
 	// The same client with a proof gets a DPoP token.
-	key := newKey(t)
+	key := testkit.Key(t)
 	dctx, _ := clientContext(t, key)
 	v = oauth2.GenerateVerifier()
 	c = code(t, srv, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")

@@ -13,6 +13,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestStolenToken: a token bound to one key, presented with a proof by
@@ -21,10 +22,10 @@ import (
 func TestStolenToken(t *testing.T) {
 	for _, opaque := range []bool{false, true} {
 		srv := newServer(t, dpoptest.Options{OpaqueTokens: opaque})
-		tok := ccToken(t, srv, newKey(t))
-		thief := newKey(t)
+		tok := ccToken(t, srv, testkit.Key(t))
+		thief := testkit.Key(t)
 		resp, _ := send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken,
-			proof(t, thief, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
+			testkit.Proof(t, thief, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
 		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 			t.Fatalf("opaque=%v: status %d, WWW-Authenticate %q", opaque, resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 		}
@@ -46,9 +47,9 @@ func TestStolenToken(t *testing.T) {
 // 401 invalid_dpop_proof (RFC 9449 §11.1).
 func TestReplayedProof(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
-	p := proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))
+	p := testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))
 	resp, body := send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, p))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("first use: %d %s", resp.StatusCode, body)
@@ -60,7 +61,7 @@ func TestReplayedProof(t *testing.T) {
 
 	// At the token endpoint as well: 400 invalid_dpop_proof.
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
-	tp := proof(t, key, "POST", srv.URL()+"/token")
+	tp := testkit.Proof(t, key, "POST", srv.URL()+"/token")
 	if resp, body := send(t, tokenRequest(t, srv, form, tp)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first token request: %d %s", resp.StatusCode, body)
 	}
@@ -75,7 +76,7 @@ func TestReplayedProof(t *testing.T) {
 // and the refresh token stays usable by its owner.
 func TestRefreshWithAnotherKey(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	verifier := oauth2.GenerateVerifier()
@@ -86,7 +87,7 @@ func TestRefreshWithAnotherKey(t *testing.T) {
 	}
 	expired := *tok
 	expired.Expiry = time.Now().Add(-time.Hour)
-	otherCtx, _ := clientContext(t, newKey(t))
+	otherCtx, _ := clientContext(t, testkit.Key(t))
 	_, err = cfg.TokenSource(otherCtx, &expired).Token()
 	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 		t.Fatalf("refresh with another key: %d %q", status, code)
@@ -100,11 +101,11 @@ func TestRefreshWithAnotherKey(t *testing.T) {
 // another key: 400 invalid_grant (RFC 9449 §10, §11.9).
 func TestStolenCode(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	verifier := oauth2.GenerateVerifier()
 	c := code(t, srv, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), client.DPoPJKT(key)), "s")
-	thiefCtx, _ := clientContext(t, newKey(t))
+	thiefCtx, _ := clientContext(t, testkit.Key(t))
 	_, err := cfg.Exchange(thiefCtx, c, oauth2.VerifierOption(verifier))
 	if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 		t.Fatalf("stolen code: %d %q", status, code)
@@ -124,10 +125,10 @@ func TestStolenCode(t *testing.T) {
 // its dpop_jkt is 400 invalid_dpop_proof (RFC 9449 §10.1).
 func TestPARMismatchedJKT(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	ctx, _ := clientContext(t, newKey(t))
+	ctx, _ := clientContext(t, testkit.Key(t))
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	_, err := client.PushAuthCodeURL(ctx, cfg, srv.PAREndpoint(), "s",
-		oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), client.DPoPJKT(newKey(t)))
+		oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), client.DPoPJKT(testkit.Key(t)))
 	var pe *client.Error
 	if !errors.As(err, &pe) || pe.StatusCode != http.StatusBadRequest || pe.Code != dpop.CodeInvalidProof {
 		t.Fatalf("PAR with another dpop_jkt: %v", err)
@@ -139,11 +140,11 @@ func TestPARMismatchedJKT(t *testing.T) {
 // nonces are its own.
 func TestMissingNonce(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Nonces: dpoptest.NoncesBoth})
-	key := newKey(t)
+	key := testkit.Key(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
 
 	// Authorization server: 400 use_dpop_nonce.
-	resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.URL()+"/token")))
+	resp, body := send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.URL()+"/token")))
 	asNonce := resp.Header.Get("DPoP-Nonce")
 	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != dpop.CodeUseNonce || asNonce == "" {
 		t.Fatalf("token without nonce: %d %s, DPoP-Nonce %q", resp.StatusCode, body, asNonce)
@@ -151,7 +152,7 @@ func TestMissingNonce(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
-	resp, body = send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.URL()+"/token", dpop.WithNonce(asNonce))))
+	resp, body = send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.URL()+"/token", dpop.WithNonce(asNonce))))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("token with nonce: %d %s", resp.StatusCode, body)
 	}
@@ -163,22 +164,22 @@ func TestMissingNonce(t *testing.T) {
 	// Resource server: 401 use_dpop_nonce, also for the AS's nonce.
 	for _, opts := range [][]dpop.ProofOption{nil, {dpop.WithNonce(asNonce)}} {
 		opts = append(opts, dpop.WithAccessToken(tok.AccessToken))
-		resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, key, "GET", srv.ResourceEndpoint(), opts...)))
+		resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), opts...)))
 		rsNonce := resp.Header.Get("DPoP-Nonce")
 		if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeUseNonce || rsNonce == "" {
 			t.Fatalf("resource without its nonce: %d %q, DPoP-Nonce %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"), rsNonce)
 		}
 		resp, body = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken,
-			proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken), dpop.WithNonce(rsNonce))))
+			testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken), dpop.WithNonce(rsNonce))))
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("resource with its nonce: %d %s", resp.StatusCode, body)
 		}
 	}
 
 	// The resource server's nonce is refused at the authorization server.
-	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
+	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
 	rsNonce := resp.Header.Get("DPoP-Nonce")
-	resp, body = send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.URL()+"/token", dpop.WithNonce(rsNonce))))
+	resp, body = send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.URL()+"/token", dpop.WithNonce(rsNonce))))
 	if resp.StatusCode != http.StatusBadRequest || jsonError(t, body) != dpop.CodeUseNonce {
 		t.Fatalf("token with the resource server's nonce: %d %s", resp.StatusCode, body)
 	}
@@ -188,7 +189,7 @@ func TestMissingNonce(t *testing.T) {
 // refused with 401 invalid_token (RFC 9449 §7.2).
 func TestDowngradeToBearer(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{AllowBearer: true})
-	tok := ccToken(t, srv, newKey(t))
+	tok := ccToken(t, srv, testkit.Key(t))
 	resp, _ := send(t, resourceRequest(t, srv, "Bearer", tok.AccessToken, ""))
 	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "Bearer", "error") != dpop.CodeInvalidToken {
 		t.Fatalf("bound token as Bearer: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
@@ -197,7 +198,7 @@ func TestDowngradeToBearer(t *testing.T) {
 	// Without AllowBearer the scheme itself is not accepted: 401 with a
 	// DPoP challenge and no error (RFC 6750 §3.1).
 	strict := newServer(t, dpoptest.Options{})
-	tok = ccToken(t, strict, newKey(t))
+	tok = ccToken(t, strict, testkit.Key(t))
 	resp, _ = send(t, resourceRequest(t, strict, "Bearer", tok.AccessToken, ""))
 	if resp.StatusCode != http.StatusUnauthorized || challenge(t, resp.Header, "DPoP", "error") != "" {
 		t.Fatalf("Bearer at a DPoP-only resource: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
@@ -208,7 +209,7 @@ func TestDowngradeToBearer(t *testing.T) {
 // with its exact status and code.
 func TestTokenEndpointRefusals(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tokenURL := srv.URL() + "/token"
 	basic := func(r *http.Request) *http.Request {
 		r.SetBasicAuth(dpoptest.ConfidentialClientID, dpoptest.ConfidentialClientSecret)
@@ -221,7 +222,7 @@ func TestTokenEndpointRefusals(t *testing.T) {
 	ccAssertion := func(a string) url.Values {
 		return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {dpoptest.ClientAssertionType}, "client_assertion": {a}}
 	}
-	if resp, body := send(t, tokenRequest(t, srv, ccAssertion(usedAssertion), proof(t, key, "POST", tokenURL))); resp.StatusCode != http.StatusOK {
+	if resp, body := send(t, tokenRequest(t, srv, ccAssertion(usedAssertion), testkit.Proof(t, key, "POST", tokenURL))); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assertion: %d %s", resp.StatusCode, body)
 	}
 	wrongAud, err := srv.ClientAssertion(dpoptest.JWTClientID, "https://elsewhere.example")
@@ -239,20 +240,20 @@ func TestTokenEndpointRefusals(t *testing.T) {
 		code   string
 	}{
 		{"no proof", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, "")), 400, dpop.CodeInvalidProof},
-		{"proof for another URL", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, proof(t, key, "POST", srv.URL()+"/par"))), 400, dpop.CodeInvalidProof},
-		{"wrong secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {"nope"}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
-		{"unknown client", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
-		{"confidential client without secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}}, proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
-		{"two authentication methods", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_secret": {dpoptest.ConfidentialClientSecret}}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
-		{"public client credentials", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.PublicClientID}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeUnauthorizedClient},
-		{"assertion replayed", tokenRequest(t, srv, ccAssertion(usedAssertion), proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
-		{"assertion for another audience", tokenRequest(t, srv, ccAssertion(wrongAud), proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
-		{"assertion with the token URL as audience", tokenRequest(t, srv, ccAssertion(tokenAud), proof(t, key, "POST", tokenURL)), 200, ""},
-		{"unsupported grant", basic(tokenRequest(t, srv, url.Values{"grant_type": {"password"}}, proof(t, key, "POST", tokenURL))), 400, authserver.CodeUnsupportedGrantType},
-		{"no grant_type", basic(tokenRequest(t, srv, url.Values{}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
-		{"unknown code", tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {dpoptest.PublicClientID}, "code": {"nope"}, "code_verifier": {oauth2.GenerateVerifier()}, "redirect_uri": {redirectURI}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
-		{"unknown refresh token", tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {dpoptest.PublicClientID}, "refresh_token": {"nope"}}, proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
-		{"repeated parameter", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials", "client_credentials"}}, proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
+		{"proof for another URL", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, testkit.Proof(t, key, "POST", srv.URL()+"/par"))), 400, dpop.CodeInvalidProof},
+		{"wrong secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {"nope"}}, testkit.Proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"unknown client", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}, testkit.Proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"confidential client without secret", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}}, testkit.Proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"two authentication methods", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_secret": {dpoptest.ConfidentialClientSecret}}, testkit.Proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
+		{"public client credentials", tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.PublicClientID}}, testkit.Proof(t, key, "POST", tokenURL)), 400, authserver.CodeUnauthorizedClient},
+		{"assertion replayed", tokenRequest(t, srv, ccAssertion(usedAssertion), testkit.Proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"assertion for another audience", tokenRequest(t, srv, ccAssertion(wrongAud), testkit.Proof(t, key, "POST", tokenURL)), 401, authserver.CodeInvalidClient},
+		{"assertion with the token URL as audience", tokenRequest(t, srv, ccAssertion(tokenAud), testkit.Proof(t, key, "POST", tokenURL)), 200, ""},
+		{"unsupported grant", basic(tokenRequest(t, srv, url.Values{"grant_type": {"password"}}, testkit.Proof(t, key, "POST", tokenURL))), 400, authserver.CodeUnsupportedGrantType},
+		{"no grant_type", basic(tokenRequest(t, srv, url.Values{}, testkit.Proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
+		{"unknown code", tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "client_id": {dpoptest.PublicClientID}, "code": {"nope"}, "code_verifier": {oauth2.GenerateVerifier()}, "redirect_uri": {redirectURI}}, testkit.Proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
+		{"unknown refresh token", tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "client_id": {dpoptest.PublicClientID}, "refresh_token": {"nope"}}, testkit.Proof(t, key, "POST", tokenURL)), 400, authserver.CodeInvalidGrant},
+		{"repeated parameter", basic(tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials", "client_credentials"}}, testkit.Proof(t, key, "POST", tokenURL))), 400, dpop.CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 func TestAuthorizationCodeAndRefresh(t *testing.T) {
@@ -26,7 +27,7 @@ func TestAuthorizationCodeAndRefresh(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				srv := newServer(t, dpoptest.Options{Nonces: nonces, OpaqueTokens: opaque})
-				key := newKey(t)
+				key := testkit.Key(t)
 				ctx, _ := clientContext(t, key)
 				cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 				verifier := oauth2.GenerateVerifier()
@@ -81,7 +82,7 @@ func TestClientCredentials(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			key := newKey(t)
+			key := testkit.Key(t)
 			ctx, _ := clientContext(t, key)
 			if tc.cfg.ClientID == dpoptest.JWTClientID {
 				ctx = jwtClientContext(t, srv, key, srv.TokenEndpoint())
@@ -111,7 +112,7 @@ func TestClientCredentials(t *testing.T) {
 // use it, and the scope can narrow but not widen.
 func TestConfidentialRefresh(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{OpaqueTokens: true})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.ConfidentialClientID, oauth2.AuthStyleInHeader)
 	verifier := oauth2.GenerateVerifier()
@@ -132,7 +133,7 @@ func TestConfidentialRefresh(t *testing.T) {
 		t.Fatalf("refresh by another client: %d %s", status, code)
 	}
 
-	newKey := newKey(t)
+	newKey := testkit.Key(t)
 	newCtx, _ := clientContext(t, newKey)
 	tok2, err := refresh(newCtx, cfg, tok.RefreshToken)
 	if err != nil {
@@ -145,7 +146,7 @@ func TestConfidentialRefresh(t *testing.T) {
 
 	// Narrower scope, then a wider one.
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok2.RefreshToken}, "scope": {"read"}}
-	req := tokenRequest(t, srv, form, proof(t, newKey, "POST", srv.URL()+"/token"))
+	req := tokenRequest(t, srv, form, testkit.Proof(t, newKey, "POST", srv.URL()+"/token"))
 	req.SetBasicAuth(cfg.ClientID, cfg.ClientSecret)
 	resp, body := send(t, req)
 	var tr struct {
@@ -156,7 +157,7 @@ func TestConfidentialRefresh(t *testing.T) {
 		t.Fatalf("narrowed refresh: %d %s", resp.StatusCode, body)
 	}
 	form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "scope": {"read admin"}}
-	req = tokenRequest(t, srv, form, proof(t, newKey, "POST", srv.URL()+"/token"))
+	req = tokenRequest(t, srv, form, testkit.Proof(t, newKey, "POST", srv.URL()+"/token"))
 	req.SetBasicAuth(cfg.ClientID, cfg.ClientSecret)
 	resp, body = send(t, req)
 	if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidScope {

@@ -27,15 +27,6 @@ func newServer(t *testing.T, opts dpoptest.Options) *dpoptest.Server {
 	return srv
 }
 
-func newKey(t *testing.T) *dpop.Key {
-	t.Helper()
-	k, err := dpop.GenerateKey(dpop.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // clientContext returns a context whose x/oauth2 requests go through a DPoP
 // Transport signing with key.
 func clientContext(t *testing.T, key *dpop.Key) (context.Context, *client.Transport) {
@@ -229,15 +220,6 @@ func jsonError(t *testing.T, body []byte) string {
 		t.Fatalf("error body %s: %v", body, err)
 	}
 	return e.Error
-}
-
-func proof(t *testing.T, key *dpop.Key, method, u string, opts ...dpop.ProofOption) string {
-	t.Helper()
-	p, err := key.Proof(method, u, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // contextWithClient returns ctx under which x/oauth2 uses hc.

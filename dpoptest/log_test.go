@@ -16,6 +16,7 @@ import (
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -61,7 +62,7 @@ func records(t *testing.T, buf *syncBuffer, check string) []map[string]any {
 func TestLogger(t *testing.T) {
 	var buf syncBuffer
 	srv := newServer(t, dpoptest.Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
-	key, thief := newKey(t), newKey(t)
+	key, thief := testkit.Key(t), testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	verifier := oauth2.GenerateVerifier()
@@ -117,7 +118,7 @@ func TestLoggerClientAuthentication(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	const wrong = "not-the-secret-0123456789"
 	cfg := clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: wrong, TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader}
-	ctx, _ := clientContext(t, newKey(t))
+	ctx, _ := clientContext(t, testkit.Key(t))
 	_, err := cfg.Token(ctx)
 	if status, code := oauthErr(t, err); status != http.StatusUnauthorized || code != authserver.CodeInvalidClient {
 		t.Fatalf("%d %s", status, code)

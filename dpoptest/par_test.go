@@ -13,6 +13,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestPAR runs the code flow through pushed authorization requests for
@@ -33,7 +34,7 @@ func TestPAR(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(nonces.String()+"/"+tc.name, func(t *testing.T) {
-				key := newKey(t)
+				key := testkit.Key(t)
 				ctx, _ := clientContext(t, key)
 				cfg := config(srv, tc.clientID, tc.style)
 				verifier := oauth2.GenerateVerifier()
@@ -72,7 +73,7 @@ func TestPAR(t *testing.T) {
 
 				// The code is bound to the PAR proof's key: another key
 				// cannot redeem it.
-				thiefCtx, _ := clientContext(t, newKey(t))
+				thiefCtx, _ := clientContext(t, testkit.Key(t))
 				_, err = cfg.Exchange(thiefCtx, c, append([]oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}, exOpts...)...)
 				if status, code := oauthErr(t, err); status != http.StatusBadRequest || code != authserver.CodeInvalidGrant {
 					t.Fatalf("stolen PAR code: %d %q", status, code)
@@ -108,7 +109,7 @@ func authorizeStatus(t *testing.T, authURL string) int {
 // TestPARRefusals: errors of the PAR endpoint.
 func TestPARRefusals(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Nonces: dpoptest.NoncesAS})
-	ctx, _ := clientContext(t, newKey(t))
+	ctx, _ := clientContext(t, testkit.Key(t))
 	s256 := oauth2.S256ChallengeOption(oauth2.GenerateVerifier())
 	cases := []struct {
 		name   string
@@ -117,7 +118,7 @@ func TestPARRefusals(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"mismatched dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, client.DPoPJKT(newKey(t))}, 400, dpop.CodeInvalidProof},
+		{"mismatched dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, client.DPoPJKT(testkit.Key(t))}, 400, dpop.CodeInvalidProof},
 		{"malformed dpop_jkt", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{s256, oauth2.SetAuthURLParam("dpop_jkt", "short")}, 400, dpop.CodeInvalidRequest},
 		{"no PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), nil, 400, dpop.CodeInvalidRequest},
 		{"plain PKCE", config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams), []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("code_challenge_method", "plain")}, 400, dpop.CodeInvalidRequest},

@@ -17,6 +17,8 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
 
 func getJSON(t *testing.T, u string, v any) *http.Response {
@@ -135,7 +137,7 @@ func TestURLsAndClients(t *testing.T) {
 // TestJWTAccessToken checks the RFC 9068 token the server issues.
 func TestJWTAccessToken(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
 	parts := strings.Split(tok.AccessToken, ".")
 	if len(parts) != 3 {
@@ -169,7 +171,7 @@ func TestJWTAccessToken(t *testing.T) {
 
 func TestIntrospection(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{OpaqueTokens: true})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
 	if strings.Count(tok.AccessToken, ".") != 0 {
 		t.Fatalf("opaque token looks like a JWT: %s", tok.AccessToken)
@@ -202,30 +204,12 @@ func TestIntrospection(t *testing.T) {
 	}
 }
 
-// clock is a settable clock shared by a server and its clients.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestClock: with Options.Now, codes, request_uris, access tokens and
 // nonces expire on the test's clock.
 func TestClock(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	srv := newServer(t, dpoptest.Options{Now: clk.Now, Nonces: dpoptest.NoncesBoth, NonceStep: 10 * time.Second, AccessTokenTTL: time.Minute})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tr := &client.Transport{Key: key, Base: newBaseTransport(t), Now: clk.Now}
 	ctx := client.NewContext(t.Context(), tr)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
@@ -233,7 +217,7 @@ func TestClock(t *testing.T) {
 	// A code older than 60 s is refused.
 	v := oauth2.GenerateVerifier()
 	c := code(t, srv, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")
-	clk.Add(dpoptest.CodeTTL)
+	clk.Advance(dpoptest.CodeTTL)
 	_, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(v))
 	if status, code := oauthErr(t, err); status != 400 || code != authserver.CodeInvalidGrant {
 		t.Fatalf("expired code: %d %s", status, code)
@@ -244,13 +228,13 @@ func TestClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(dpoptest.RequestURITTL)
+	clk.Advance(dpoptest.RequestURITTL)
 	if status := authorizeStatus(t, pushed.URL); status != 400 {
 		t.Fatalf("expired request_uri: %d", status)
 	}
 
 	c = code(t, srv, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(v)), "st")
-	clk.Add(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	tok, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(v))
 	if err != nil {
 		t.Fatal(err)
@@ -262,11 +246,11 @@ func TestClock(t *testing.T) {
 	callResource(t, srv, hc)
 
 	// The nonces went stale after two steps; the Transport gets new ones.
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	callResource(t, srv, hc)
 
 	// The access token expires (beyond the validator's 30 s leeway).
-	clk.Add(time.Minute + time.Second)
+	clk.Advance(time.Minute + time.Second)
 	resp, err := hc.Get(srv.ResourceEndpoint())
 	if err != nil {
 		t.Fatal(err)
@@ -281,9 +265,9 @@ func TestClock(t *testing.T) {
 // refused at both servers.
 func TestAlgorithms(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Algorithms: []dpop.Algorithm{dpop.EdDSA}})
-	es := newKey(t)
+	es := testkit.Key(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
-	resp, body := send(t, tokenRequest(t, srv, form, proof(t, es, "POST", srv.URL()+"/token")))
+	resp, body := send(t, tokenRequest(t, srv, form, testkit.Proof(t, es, "POST", srv.URL()+"/token")))
 	if resp.StatusCode != 400 || jsonError(t, body) != dpop.CodeInvalidProof {
 		t.Fatalf("ES256 proof: %d %s", resp.StatusCode, body)
 	}
@@ -292,7 +276,7 @@ func TestAlgorithms(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := ccToken(t, srv, ed)
-	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, es, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
+	resp, _ = send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, testkit.Proof(t, es, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
 	if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "algs") != "EdDSA" {
 		t.Fatalf("resource: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 	}
@@ -308,7 +292,7 @@ func TestObserve(t *testing.T) {
 		defer mu.Unlock()
 		seen = append(seen, e)
 	}})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	v := oauth2.GenerateVerifier()
@@ -405,7 +389,7 @@ func TestCORS(t *testing.T) {
 			t.Fatalf("preflight %s: %d %v", u, resp.StatusCode, resp.Header)
 		}
 	}
-	req := tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, proof(t, newKey(t), "POST", srv.URL()+"/token"))
+	req := tokenRequest(t, srv, url.Values{"grant_type": {"client_credentials"}}, testkit.Proof(t, testkit.Key(t), "POST", srv.URL()+"/token"))
 	req.SetBasicAuth(dpoptest.ConfidentialClientID, dpoptest.ConfidentialClientSecret)
 	req.Header.Set("Origin", "http://localhost:3000")
 	resp, _ := send(t, req)
@@ -472,7 +456,7 @@ func TestIntrospectionCall(t *testing.T) {
 			calls = append(calls, e)
 		}
 	}})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
 	ctx, _ := clientContext(t, key)
 	if rr := callResource(t, srv, client.NewClient(ctx, oauth2.StaticTokenSource(tok), client.RequireDPoP)); rr.JKT != key.Thumbprint() {
@@ -492,7 +476,7 @@ func TestIntrospectionCall(t *testing.T) {
 
 func TestResourceMethods(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
 	for method, status := range map[string]int{"POST": 200, "PUT": 405} {
 		req, err := http.NewRequestWithContext(t.Context(), method, srv.ResourceEndpoint(), strings.NewReader("x"))
@@ -500,7 +484,7 @@ func TestResourceMethods(t *testing.T) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
-		req.Header.Set("DPoP", proof(t, key, method, srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken)))
+		req.Header.Set("DPoP", testkit.Proof(t, key, method, srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken)))
 		if resp, body := send(t, req); resp.StatusCode != status {
 			t.Fatalf("%s: %d %s", method, resp.StatusCode, body)
 		}

@@ -11,18 +11,19 @@ import (
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // TestBearerTokens: with Options.BearerTokens a client that sent a proof
 // still gets a Bearer token, except a DPoP-bound client.
 func TestBearerTokens(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{BearerTokens: true})
-	tok := ccToken(t, srv, newKey(t))
+	tok := ccToken(t, srv, testkit.Key(t))
 	if tok.Type() != "Bearer" {
 		t.Fatalf("token_type %s", tok.Type())
 	}
 	// The public client is registered with dpop_bound_access_tokens.
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	v := oauth2.GenerateVerifier()
@@ -46,7 +47,7 @@ func TestAlwaysDemandNonce(t *testing.T) {
 			tokenRequests++
 		}
 	}})
-	ctx, _ := clientContext(t, newKey(t))
+	ctx, _ := clientContext(t, testkit.Key(t))
 	cc := clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, TokenURL: srvObs.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInHeader}
 	_, err := cc.Token(ctx)
 	if status, code := oauthErr(t, err); status != 400 || code != dpop.CodeUseNonce {
@@ -55,12 +56,12 @@ func TestAlwaysDemandNonce(t *testing.T) {
 	if tokenRequests != 2 {
 		t.Fatalf("%d token requests, want 2 (one retry)", tokenRequests)
 	}
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok, err := srv.MintToken(key.Thumbprint(), dpoptest.TokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, _ := send(t, resourceRequest(t, srv, "DPoP", tok, proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce("whatever"))))
+	resp, _ := send(t, resourceRequest(t, srv, "DPoP", tok, testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok), dpop.WithNonce("whatever"))))
 	if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeUseNonce || resp.Header.Get("DPoP-Nonce") == "" {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
@@ -84,7 +85,7 @@ func TestMetadataIssuer(t *testing.T) {
 // resource.MetadataPath gives.
 func TestResourceSubpaths(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok, err := srv.MintToken(key.Thumbprint(), dpoptest.TokenOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 const mcpResource = "http://127.0.0.1:9/mcp"
@@ -43,7 +44,7 @@ func audOf(t *testing.T, token string) []string {
 // audience is unchanged.
 func TestResourceIndicators(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Resources: []string{mcpResource, "https://api.example/v1"}})
-	key := newKey(t)
+	key := testkit.Key(t)
 	ctx, _ := clientContext(t, key)
 	cfg := config(srv, dpoptest.PublicClientID, oauth2.AuthStyleInParams)
 	res := func(r string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(dpoptest.ParamResource, r) }
@@ -72,7 +73,7 @@ func TestResourceIndicators(t *testing.T) {
 		}
 		// Refresh without resource: the grant's resource again.
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {dpoptest.PublicClientID}}
-		resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+		resp, body := send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.TokenEndpoint())))
 		if resp.StatusCode != 200 {
 			t.Fatalf("refresh: %d %s", resp.StatusCode, body)
 		}
@@ -87,13 +88,13 @@ func TestResourceIndicators(t *testing.T) {
 		// Refresh naming a resource outside the grant: invalid_target.
 		form.Set("refresh_token", tr.RefreshToken)
 		form.Set(dpoptest.ParamResource, "https://api.example/v1")
-		resp, body = send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+		resp, body = send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.TokenEndpoint())))
 		if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidTarget {
 			t.Fatalf("refresh widening the resources: %d %s", resp.StatusCode, body)
 		}
 		// The refused refresh did not use the refresh token up.
 		form.Set(dpoptest.ParamResource, mcpResource)
-		resp, body = send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+		resp, body = send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.TokenEndpoint())))
 		if resp.StatusCode != 200 {
 			t.Fatalf("refresh narrowing to the grant's resource: %d %s", resp.StatusCode, body)
 		}
@@ -105,7 +106,7 @@ func TestResourceIndicators(t *testing.T) {
 		c := code(t, srv, u, "s")
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "code_verifier": {v}, "redirect_uri": {redirectURI}, "client_id": {dpoptest.PublicClientID}}
 		form.Set(dpoptest.ParamResource, "https://api.example/v1")
-		resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+		resp, body := send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.TokenEndpoint())))
 		if resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
@@ -195,7 +196,7 @@ func TestResourceIndicators(t *testing.T) {
 // requested resource as aud.
 func TestResourceIntrospection(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{OpaqueTokens: true, Resources: []string{mcpResource}})
-	ctx, _ := clientContext(t, newKey(t))
+	ctx, _ := clientContext(t, testkit.Key(t))
 	cc := clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, TokenURL: srv.TokenEndpoint(),
 		EndpointParams: url.Values{dpoptest.ParamResource: {mcpResource}}}
 	tok, err := cc.Token(ctx)
@@ -228,12 +229,12 @@ func TestResourcesOption(t *testing.T) {
 // resource; the built-in resource server accepts only its own URL.
 func TestAudience(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Audience: "https://api.example"})
-	key := newKey(t)
+	key := testkit.Key(t)
 	tok := ccToken(t, srv, key)
 	if got := audOf(t, tok.AccessToken); !slices.Equal(got, []string{"https://api.example"}) {
 		t.Fatalf("aud %v", got)
 	}
-	resp, body := send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
+	resp, body := send(t, resourceRequest(t, srv, "DPoP", tok.AccessToken, testkit.Proof(t, key, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(tok.AccessToken))))
 	if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 		t.Fatalf("token for another audience at the built-in resource: %d %s", resp.StatusCode, body)
 	}
@@ -250,7 +251,7 @@ func TestMintToken(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			srv := newServer(t, dpoptest.Options{OpaqueTokens: opaque})
-			key := newKey(t)
+			key := testkit.Key(t)
 			tok, err := srv.MintToken(key.Thumbprint(), dpoptest.TokenOptions{Subject: "bob", Scope: "read write"})
 			if err != nil {
 				t.Fatal(err)
@@ -264,12 +265,12 @@ func TestMintToken(t *testing.T) {
 			}
 			refused := func(name, token string, k *dpop.Key) {
 				t.Helper()
-				resp, body := send(t, resourceRequest(t, srv, "DPoP", token, proof(t, k, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(token))))
+				resp, body := send(t, resourceRequest(t, srv, "DPoP", token, testkit.Proof(t, k, "GET", srv.ResourceEndpoint(), dpop.WithAccessToken(token))))
 				if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != dpop.CodeInvalidToken {
 					t.Errorf("%s: %d %s", name, resp.StatusCode, body)
 				}
 			}
-			refused("another key", tok, newKey(t))
+			refused("another key", tok, testkit.Key(t))
 			other, _ := srv.MintToken(key.Thumbprint(), dpoptest.TokenOptions{Audience: []string{"https://elsewhere.example"}})
 			refused("another audience", other, key)
 			expired, _ := srv.MintToken(key.Thumbprint(), dpoptest.TokenOptions{TTL: -time.Minute})
@@ -364,7 +365,7 @@ func TestRegistration(t *testing.T) {
 			t.Fatalf("%d %v", resp.StatusCode, m)
 		}
 		id := m["client_id"].(string)
-		key := newKey(t)
+		key := testkit.Key(t)
 		tr := &client.Transport{Key: key, Base: &client.PrivateKeyJWT{
 			Key: jwkKey, ClientID: id, Audience: srv.URL(), Endpoints: []string{srv.TokenEndpoint()}, Base: newBaseTransport(t)}}
 		ctx := client.NewContext(t.Context(), tr)
@@ -401,7 +402,7 @@ func TestRegistration(t *testing.T) {
 				if status, code := oauthErr(t, err); status != 400 || code != dpop.CodeInvalidProof {
 					t.Fatalf("no proof from a DPoP-bound client: %d %s", status, code)
 				}
-				ctx, _ := clientContext(t, newKey(t))
+				ctx, _ := clientContext(t, testkit.Key(t))
 				if tok, err = cfg.Exchange(ctx, c, oauth2.VerifierOption(v)); err != nil || tok.Type() != "DPoP" {
 					t.Fatalf("with a proof: %v %v", tok, err)
 				}
@@ -429,7 +430,7 @@ func mustGet(t *testing.T, u string) *http.Request {
 
 func privateJWK(t *testing.T) string {
 	t.Helper()
-	k := newKey(t)
+	k := testkit.Key(t)
 	b, err := k.MarshalPrivateJWK()
 	if err != nil {
 		t.Fatal(err)
@@ -477,12 +478,12 @@ func TestRegistrationLimit(t *testing.T) {
 // TestTooManyResources: more than eight resource parameters are refused.
 func TestTooManyResources(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{})
-	key := newKey(t)
+	key := testkit.Key(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {dpoptest.ConfidentialClientID}, "client_secret": {dpoptest.ConfidentialClientSecret}}
 	for i := 0; i < 9; i++ {
 		form.Add(dpoptest.ParamResource, srv.ResourceURL())
 	}
-	resp, body := send(t, tokenRequest(t, srv, form, proof(t, key, "POST", srv.TokenEndpoint())))
+	resp, body := send(t, tokenRequest(t, srv, form, testkit.Proof(t, key, "POST", srv.TokenEndpoint())))
 	if resp.StatusCode != 400 || jsonError(t, body) != authserver.CodeInvalidTarget {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
