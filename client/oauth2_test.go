@@ -2,107 +2,177 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
 )
 
-func testConfig(s *strictServer) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:    "public-client",
-		RedirectURL: "http://127.0.0.1/callback",
-		Scopes:      []string{"read"},
-		Endpoint: oauth2.Endpoint{
-			AuthURL:   s.URL() + "/authorize",
-			TokenURL:  s.URL() + "/token",
-			AuthStyle: oauth2.AuthStyleInParams,
-		},
-	}
+// observer records the exchanges of a dpoptest server.
+type observer struct {
+	mu  sync.Mutex
+	log []dpoptest.Exchange
 }
 
-// TestOAuth2AuthorizationCodeFlow: PAR with proof and nonce retry, code
-// bound to the key, Exchange with proof, then Config.Client-style requests
-// to a resource server with its own nonce, and a refresh with the same
-// key.
+func (o *observer) observe(e dpoptest.Exchange) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.log = append(o.log, e)
+}
+
+// exchanges returns the recorded exchanges whose URL has the suffix.
+func (o *observer) exchanges(suffix string) []dpoptest.Exchange {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []dpoptest.Exchange
+	for _, e := range o.log {
+		if strings.HasSuffix(e.URL, suffix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// proofClaims decodes the claims of the DPoP proof of a recorded request
+// (the server verified it; this only reads it).
+func proofClaims(t *testing.T, e dpoptest.Exchange) (claims struct {
+	HTM, HTU, Nonce, ATH string
+	JWK                  json.RawMessage
+}, jkt string) {
+	t.Helper()
+	parts := strings.Split(e.RequestHeader.Get("DPoP"), ".")
+	if len(parts) != 3 {
+		t.Fatalf("%s %s: no proof", e.Method, e.URL)
+	}
+	hdr, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	var h struct{ JWK json.RawMessage }
+	if err1 != nil || err2 != nil || json.Unmarshal(hdr, &h) != nil || json.Unmarshal(payload, &claims) != nil {
+		t.Fatalf("%s %s: undecodable proof", e.Method, e.URL)
+	}
+	jkt, err := dpop.Thumbprint(h.JWK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return claims, jkt
+}
+
+// redirectQuery plays the browser at dpoptest's authorization endpoint,
+// which approves at once, and returns the query of the redirect.
+func redirectQuery(t *testing.T, authURL string) url.Values {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorization: HTTP %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query()
+}
+
+// TestOAuth2AuthorizationCodeFlow: against dpoptest demanding nonces at
+// both servers: PAR with proof and nonce retry, code bound to the key,
+// Exchange with proof, Config.Client-style requests to the resource
+// server with its own nonce, a refresh with the same key, and a refresh
+// with another key refused.
 func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
-	as, rs := newStrictServer(t), newStrictServer(t)
-	as.requireNonce, as.rotateEvery = true, 1
-	rs.requireNonce = true
+	obs := new(observer)
+	srv := dpoptest.NewServer(dpoptest.Options{Nonces: dpoptest.NoncesBoth, Observe: obs.observe})
+	defer srv.Close()
 	k := freshKey(t)
 	tr := &Transport{Key: k}
 	ctx := NewContext(context.Background(), tr)
-	cfg := testConfig(as)
+	cfg := &oauth2.Config{
+		ClientID:    dpoptest.PublicClientID,
+		RedirectURL: "http://127.0.0.1:8080/callback",
+		Scopes:      []string{"read"},
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.AuthorizationEndpoint(), TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+	}
 	verifier := oauth2.GenerateVerifier()
 
-	par, err := PushAuthCodeURL(ctx, cfg, as.URL()+"/par", "state-1", oauth2.S256ChallengeOption(verifier), DPoPJKT(k))
+	par, err := PushAuthCodeURL(ctx, cfg, srv.PAREndpoint(), "state-1", oauth2.S256ChallengeOption(verifier), DPoPJKT(k))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(par.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := mustURL(t, par.URL)
 	q := u.Query()
-	if u.Path != "/authorize" || len(q) != 2 || q.Get("client_id") != "public-client" || q.Get("request_uri") != par.RequestURI || par.ExpiresIn != time.Minute {
+	if u.Path != "/authorize" || len(q) != 2 || q.Get("client_id") != dpoptest.PublicClientID || q.Get("request_uri") != par.RequestURI {
 		t.Fatalf("authorization URL %s, %+v", par.URL, par)
 	}
-	as.mu.Lock()
-	pushed := as.pushed[par.RequestURI]
-	as.mu.Unlock()
+	pars := obs.exchanges("/par")
+	if len(pars) != 2 || pars[0].Status != 400 || pars[1].Status != 201 {
+		t.Fatalf("PAR exchanges: %d", len(pars))
+	}
+	pushed, _ := url.ParseQuery(string(pars[1].RequestBody))
 	for name, want := range map[string]string{
 		"dpop_jkt": k.Thumbprint(), "code_challenge_method": "S256", "code_challenge": oauth2.S256ChallengeFromVerifier(verifier),
-		"state": "state-1", "response_type": "code", "scope": "read", "redirect_uri": "http://127.0.0.1/callback",
+		"state": "state-1", "response_type": "code", "scope": "read", "redirect_uri": "http://127.0.0.1:8080/callback",
 	} {
-		if got := pushed.params[name]; len(got) != 1 || got[0] != want {
+		if got := pushed[name]; len(got) != 1 || got[0] != want {
 			t.Errorf("pushed %s = %q, want %q", name, got, want)
 		}
 	}
-	if pushed.jkt != k.Thumbprint() {
-		t.Errorf("PAR bound to %q", pushed.jkt)
+	if c, jkt := proofClaims(t, pars[1]); c.HTM != "POST" || c.HTU != srv.PAREndpoint() || c.Nonce == "" || jkt != k.Thumbprint() {
+		t.Errorf("PAR proof %+v", c)
 	}
-	code, err := as.issueCode(par.RequestURI)
+
+	resp := redirectQuery(t, par.URL)
+	meta, err := Discover(context.Background(), srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-
+	code, err := CheckAuthorizationResponse(resp, "state-1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err = CheckToken(tok, RequireDPoP)
-	if err != nil {
-		t.Fatal(err)
+	if tok, err = CheckToken(tok, RequireDPoP); err != nil || tok.Type() != "DPoP" {
+		t.Fatalf("token %v %v", tok, err)
 	}
-	if tok.Type() != "DPoP" {
-		t.Fatalf("token type %q", tok.Type())
+	// The token endpoint proof: htm POST, htu the token endpoint, the
+	// nonce learnt at PAR (no second refusal).
+	toks := obs.exchanges("/token")
+	if len(toks) != 1 || toks[0].Status != 200 {
+		t.Fatalf("token exchanges: %d", len(toks))
 	}
-	// The token endpoint proof: htm POST, htu the token endpoint.
-	last := as.verified()[len(as.verified())-1]
-	if last.HTM != "POST" || last.HTU != as.URL()+"/token" || last.JKT != k.Thumbprint() {
-		t.Errorf("token request proof %+v", last)
+	if c, jkt := proofClaims(t, toks[0]); c.HTM != "POST" || c.HTU != srv.TokenEndpoint() || jkt != k.Thumbprint() {
+		t.Errorf("token request proof %+v", c)
 	}
 
-	// The RS trusts the AS's tokens (shared for the test).
-	rs.mu.Lock()
-	rs.access[tok.AccessToken] = k.Thumbprint()
-	rs.mu.Unlock()
 	hc := NewClient(ctx, cfg.TokenSource(ctx, tok), RequireDPoP)
 	for range 2 {
-		if st, body, _ := do(t, hc, "GET", rs.URL()+"/resource/me", "", ""); st != 200 {
+		if st, body, _ := do(t, hc, "GET", srv.ResourceEndpoint(), "", ""); st != 200 {
 			t.Fatalf("resource: %d %s", st, body)
 		}
 	}
-	rsReqs := rs.requests()
-	if len(rsReqs) != 3 || rsReqs[0].Authorization != "DPoP "+tok.AccessToken {
-		t.Fatalf("resource requests %+v", rsReqs)
+	rsReqs := obs.exchanges("/resource")
+	if len(rsReqs) != 3 || rsReqs[0].Status != 401 || rsReqs[0].RequestHeader.Get("Authorization") != "DPoP "+tok.AccessToken {
+		t.Fatalf("resource requests: %d", len(rsReqs))
 	}
-	if origin := Origin(mustURL(t, rs.URL())); tr.NonceCache().Get(origin) != rs.currentNonce() || rs.currentNonce() == as.currentNonce() {
+	if c, _ := proofClaims(t, rsReqs[2]); c.ATH != dpop.AccessTokenHash(tok.AccessToken) || c.Nonce == "" {
+		t.Errorf("resource proof %+v", c)
+	}
+	asNonce := tr.NonceCache().Get(Origin(mustURL(t, srv.URL())))
+	rsNonce := tr.NonceCache().Get(Origin(mustURL(t, srv.ResourceURL())))
+	if asNonce == "" || rsNonce == "" || asNonce == rsNonce {
 		t.Error("resource server nonce not kept apart from the authorization server's")
 	}
 
@@ -110,8 +180,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	// transport, with the same key (the refresh token is bound to it).
 	expired := *tok
 	expired.Expiry = time.Now().Add(-time.Hour)
-	ts := TokenSource(cfg.TokenSource(ctx, &expired), RequireDPoP)
-	tok2, err := ts.Token()
+	tok2, err := TokenSource(cfg.TokenSource(ctx, &expired), RequireDPoP).Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,33 +192,35 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	ctxB := NewContext(context.Background(), &Transport{Key: freshKey(t)})
 	expired2 := *tok2
 	expired2.Expiry = time.Now().Add(-time.Hour)
-	if _, err := cfg.TokenSource(ctxB, &expired2).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+	_, err = cfg.TokenSource(ctxB, &expired2).Token()
+	if e := AsError(err); e == nil || e.Code != "invalid_grant" || e.StatusCode != 400 {
 		t.Fatalf("refresh with another key: %v", err)
 	}
 }
 
+// TestOAuth2ClientCredentials: the three x/oauth2 auth styles with a
+// client secret, each token request with a proof carrying the nonce.
 func TestOAuth2ClientCredentials(t *testing.T) {
-	as := newStrictServer(t)
-	as.requireNonce = true
+	obs := new(observer)
+	srv := dpoptest.NewServer(dpoptest.Options{Nonces: dpoptest.NoncesAS, Observe: obs.observe})
+	defer srv.Close()
 	k := testKey(t)
 	ctx := NewContext(context.Background(), &Transport{Key: k})
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams, oauth2.AuthStyleAutoDetect} {
-		cc := &clientcredentials.Config{ClientID: "svc", ClientSecret: "s3cret", TokenURL: as.URL() + "/token", AuthStyle: style}
+		cc := &clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, TokenURL: srv.TokenEndpoint(), AuthStyle: style}
 		raw, err := cc.Token(ctx)
 		if err != nil {
 			t.Fatalf("style %d: %v", style, err)
 		}
 		tok, err := CheckToken(raw, RequireDPoP)
-		if err != nil {
-			t.Fatalf("style %d: %v", style, err)
-		}
-		if tok.Type() != "DPoP" {
-			t.Fatalf("style %d: type %q", style, tok.Type())
+		if err != nil || tok.Type() != "DPoP" {
+			t.Fatalf("style %d: %v %v", style, tok, err)
 		}
 	}
-	for _, p := range as.verified() {
-		if p.JKT != k.Thumbprint() || p.HTU != as.URL()+"/token" || p.Nonce == "" {
-			t.Errorf("proof %+v", p)
+	for _, e := range obs.exchanges("/token") {
+		c, jkt := proofClaims(t, e)
+		if jkt != k.Thumbprint() || c.HTU != srv.TokenEndpoint() || (e.Status == 200 && c.Nonce == "") {
+			t.Errorf("proof %+v (HTTP %d)", c, e.Status)
 		}
 	}
 }
@@ -158,10 +229,11 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 // refused unless the caller allows it; allowed, the token is sent as
 // Bearer without a proof.
 func TestOAuth2BearerFallback(t *testing.T) {
-	as := newStrictServer(t)
-	as.tokenType = "bearer"
+	obs := new(observer)
+	srv := dpoptest.NewServer(dpoptest.Options{AllowBearer: true, BearerTokens: true, Observe: obs.observe})
+	defer srv.Close()
 	ctx := NewContext(context.Background(), &Transport{Key: testKey(t)})
-	cc := &clientcredentials.Config{ClientID: "svc", ClientSecret: "x", TokenURL: as.URL() + "/token"}
+	cc := &clientcredentials.Config{ClientID: dpoptest.ConfidentialClientID, ClientSecret: dpoptest.ConfidentialClientSecret, TokenURL: srv.TokenEndpoint()}
 	raw, err := cc.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -170,19 +242,19 @@ func TestOAuth2BearerFallback(t *testing.T) {
 		t.Fatalf("Bearer accepted without opt-in: %v", err)
 	}
 	hc := NewClient(ctx, cc.TokenSource(ctx), RequireDPoP)
-	if _, err := hc.Get(as.URL() + "/resource/x"); !errors.Is(err, ErrNotDPoPBound) {
+	if _, err := hc.Get(srv.ResourceEndpoint()); !errors.Is(err, ErrNotDPoPBound) {
 		t.Fatalf("client without opt-in: %v", err)
 	}
 
 	hc = NewClient(ctx, cc.TokenSource(ctx), AllowBearer)
-	st, body, _ := do(t, hc, "GET", as.URL()+"/resource/x", "", "")
+	st, body, _ := do(t, hc, "GET", srv.ResourceEndpoint(), "", "")
 	if st != 200 {
 		t.Fatalf("Bearer fallback: %d %s", st, body)
 	}
-	reqs := as.requests()
+	reqs := obs.exchanges("/resource")
 	last := reqs[len(reqs)-1]
-	if !strings.HasPrefix(last.Authorization, "Bearer ") || last.Proof != "" {
-		t.Errorf("fallback request: Authorization %q, proof %q", last.Authorization, last.Proof)
+	if !strings.HasPrefix(last.RequestHeader.Get("Authorization"), "Bearer ") || last.RequestHeader.Get("DPoP") != "" {
+		t.Errorf("fallback request: Authorization %q, proof %q", last.RequestHeader.Get("Authorization"), last.RequestHeader.Get("DPoP"))
 	}
 }
 

@@ -239,21 +239,6 @@ func (s *strictServer) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"access_token": at, "token_type": typ, "expires_in": 3600, "refresh_token": rt})
 }
 
-// issueCode makes an authorization code for the pushed request_uri, as the
-// authorization endpoint would after the user approved.
-func (s *strictServer) issueCode(requestURI string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pr, ok := s.pushed[requestURI]
-	if !ok {
-		return "", fmt.Errorf("unknown request_uri %q", requestURI)
-	}
-	delete(s.pushed, requestURI)
-	code := "code-" + randomString()
-	s.codes[code] = pr.jkt
-	return code, nil
-}
-
 func (s *strictServer) par(w http.ResponseWriter, r *http.Request) {
 	p, e := s.check(r, "", "")
 	if e != nil {
