@@ -62,3 +62,29 @@ func FuzzLoopbackClient(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResourceParam: a resource parameter maps to an allow-list entry or
+// is refused with invalid_target; never a panic.
+func FuzzResourceParam(f *testing.F) {
+	f.Add("http://127.0.0.1:9/mcp", "HTTP://127.0.0.1:9/mcp")
+	f.Add("urn:example:api", "urn:example:api")
+	f.Add("https://api.example/v1?x=1", "https://api.example/v1")
+	f.Add("http://127.0.0.1:9/mcp", "http://127.0.0.1:9/mcp#frag")
+	f.Fuzz(func(t *testing.T, allowed, requested string) {
+		if !validResource(allowed) {
+			return
+		}
+		s := &Server{targets: []string{allowed}}
+		got, err := s.requestedTargets(map[string][]string{ParamResource: {requested}})
+		if err != nil {
+			var e *authserver.Error
+			if !errors.As(err, &e) || e.Code() != authserver.CodeInvalidTarget || e.Status != 400 {
+				t.Fatalf("%T %v", err, err)
+			}
+			return
+		}
+		if len(got) != 1 || got[0] != allowed {
+			t.Fatalf("%q mapped to %q, allow-list %q", requested, got, allowed)
+		}
+	})
+}
