@@ -78,7 +78,8 @@ func fzTargets(t testing.TB) []fzTarget {
 }
 
 // fzSentinel returns the one sentinel in err's chain, failing when there
-// is none or more than one, or when err is not a well-formed *Error.
+// is none or more than one, or when err is not a well-formed *Error with
+// its evidence.
 func fzSentinel(t *testing.T, err error) error {
 	t.Helper()
 	var e *Error
@@ -89,6 +90,13 @@ func fzSentinel(t *testing.T, err error) error {
 	case CodeInvalidProof, CodeInvalidToken, CodeUseNonce, CodeTemporarilyUnavailable:
 	default:
 		t.Fatalf("error %v has the unexpected code %q", err, e.Code)
+	}
+	// Every refusal carries its evidence, within bounds.
+	if e.Check == "" || e.Expected == "" || e.Got == "" {
+		t.Fatalf("error %v lacks evidence: check %q, expected %q, got %q", err, e.Check, e.Expected, e.Got)
+	}
+	if len(e.Expected) > 512 || len(e.Got) > 512 {
+		t.Fatalf("error %v has oversized evidence (%d, %d bytes)", err, len(e.Expected), len(e.Got))
 	}
 	var found error
 	for _, s := range atkSentinels {
