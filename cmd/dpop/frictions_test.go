@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/client"
 	"io"
 	"log"
 	"net"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKeygenOutputFile(t *testing.T) {
@@ -192,5 +195,50 @@ func TestTokenFrictions(t *testing.T) {
 	}
 	if !strings.HasSuffix(r.stdout, "\n") && r.stdout != "" {
 		t.Errorf("the body does not end with a newline: %q", r.stdout)
+	}
+}
+
+// TestServeLogsRefusalEvidence: serve logs why each request was refused:
+// the authorization server's own evidence, and for the resource server the
+// proof re-checked against the request.
+func TestServeLogsRefusalEvidence(t *testing.T) {
+	srv := startServe(t)
+	session := filepath.Join(t.TempDir(), "s.json")
+	tok := tokenJSON(t, mustRun(t, exitOK, "", "token", srv.info.Issuer, "-client-id", "public-client", "-no-browser", "-silent", "-session", session).stdout)
+
+	thief, err := dpop.GenerateKey(dpop.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.info.Resource, nil)
+	req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+	resp, err := (&http.Client{Transport: &client.Transport{Key: thief}, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// A proof made for another URL, at the token endpoint.
+	proof, err := thief.Proof("POST", srv.info.Issuer+"/elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, srv.info.Issuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", proof)
+	req.SetBasicAuth("confidential-client", "confidential-secret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	for _, want := range []string{
+		"refused: check jkt, expected " + tok.JKT + ", got " + thief.Thumbprint() + " (the proof re-checked against the request)",
+		"refused: check htu, expected " + srv.info.Issuer + "/token, got " + srv.info.Issuer + "/elsewhere (the server's evidence)",
+	} {
+		if !strings.Contains(srv.log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, srv.log)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -144,16 +143,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	rec := inspector.NewRecorder()
 	log := &syncWriter{w: stderr}
 	opts.Observe = func(x dpoptest.Exchange) {
-		rec.Observe(x)
+		e := rec.Record(x)
 		if !*quiet {
-			logServed(log, x)
+			logServed(log, x, e.Failure)
 		}
 	}
 	opts.Logger = rec.Logger()
-	if !*quiet {
-		// The refusals' evidence (check, expected, got) on stderr too.
-		opts.Logger = slog.New(teeHandler{rec.Logger().Handler(), slog.NewTextHandler(log, nil)})
-	}
 	var inspectorLn net.Listener
 	if *inspectorAddr != "off" {
 		host, _, err := net.SplitHostPort(*inspectorAddr)
@@ -227,7 +222,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // logServed writes one line for a request a dpoptest server handled:
 //
 //	12:00:00.000 as POST /token -> 400 error=use_dpop_nonce proof[jkt=0ZcOCORZ…] new-nonce
-func logServed(w io.Writer, x dpoptest.Exchange) {
+//	   refused: check jkt, expected 0ZcOCORZ…, got Bv79R9q-… (the server's evidence)
+func logServed(w io.Writer, x dpoptest.Exchange, f *inspector.Failure) {
 	path := x.URL
 	if u, err := url.Parse(x.URL); err == nil {
 		path = u.EscapedPath()
@@ -254,6 +250,17 @@ func logServed(w io.Writer, x dpoptest.Exchange) {
 		b.WriteString(" new-nonce")
 	}
 	b.WriteString("\n")
+	if f != nil && f.Check != "" && x.Status >= 400 {
+		fmt.Fprintf(&b, "    refused: check %s, expected %s, got %s", f.Check, orNone(f.Expected), orNone(f.Got))
+		switch f.Source {
+		case "server":
+			b.WriteString(" (the server's evidence)\n")
+		case "re-check":
+			b.WriteString(" (the proof re-checked against the request)\n")
+		default:
+			b.WriteString("\n")
+		}
+	}
 	_, _ = io.WriteString(w, b.String())
 }
 
@@ -277,30 +284,4 @@ func responseError(x dpoptest.Exchange) string {
 		return j.Error
 	}
 	return ""
-}
-
-// teeHandler sends each record to two handlers.
-type teeHandler [2]slog.Handler
-
-func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return t[0].Enabled(ctx, l) || t[1].Enabled(ctx, l)
-}
-
-func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
-	for _, h := range t {
-		if h.Enabled(ctx, r.Level) {
-			if err := h.Handle(ctx, r.Clone()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return teeHandler{t[0].WithAttrs(as), t[1].WithAttrs(as)}
-}
-
-func (t teeHandler) WithGroup(name string) slog.Handler {
-	return teeHandler{t[0].WithGroup(name), t[1].WithGroup(name)}
 }

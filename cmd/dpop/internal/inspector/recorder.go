@@ -114,7 +114,11 @@ func (r *Recorder) Entries(after int64) []*Entry {
 func (r *Recorder) Logger() *slog.Logger { return slog.New(&evidenceHandler{r: r}) }
 
 // Observe records one exchange; it is dpoptest.Options.Observe.
-func (r *Recorder) Observe(x dpoptest.Exchange) {
+func (r *Recorder) Observe(x dpoptest.Exchange) { r.Record(x) }
+
+// Record records one exchange and returns its entry, which the caller
+// must not modify.
+func (r *Recorder) Record(x dpoptest.Exchange) *Entry {
 	now := r.now()
 	e := &Entry{
 		Time:   now.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
@@ -209,6 +213,7 @@ func (r *Recorder) Observe(x dpoptest.Exchange) {
 	if len(r.entries) > MaxEntries {
 		r.entries = r.entries[len(r.entries)-MaxEntries:]
 	}
+	return e
 }
 
 // takeRefusal returns the evidence logged for path, removing it. Records
