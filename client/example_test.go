@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"time"
 
@@ -356,4 +358,90 @@ func ExampleNewClientMetadata() {
 	fmt.Println(doc.TokenEndpointAuthMethod, doc.TokenEndpointAuthSigningAlg, doc.DPoPBoundAccessTokens)
 	// Output:
 	// private_key_jwt ES256 true
+}
+
+// RFC 8707 resource indicators: on the authorization request and the code
+// exchange through ResourceParam, on refreshes (which x/oauth2 cannot
+// extend) through ResourceIndicator under the Transport.
+func ExampleResourceIndicator() {
+	srv := dpoptest.NewServer(dpoptest.Options{})
+	defer srv.Close()
+	key, err := dpop.GenerateKey(dpop.ES256)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resource := srv.ResourceURL()
+	ctx := client.NewContext(context.Background(), &client.Transport{Key: key, Base: &client.ResourceIndicator{
+		Resources: []string{resource}, TokenURL: srv.TokenEndpoint(),
+	}})
+	cfg := &oauth2.Config{
+		ClientID:    dpoptest.PublicClientID,
+		RedirectURL: "http://127.0.0.1:8080/callback",
+		Endpoint:    oauth2.Endpoint{AuthURL: srv.AuthorizationEndpoint(), TokenURL: srv.TokenEndpoint(), AuthStyle: oauth2.AuthStyleInParams},
+	}
+	verifier := oauth2.GenerateVerifier()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), client.ResourceParam(resource)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	redirect, _ := url.Parse(resp.Header.Get("Location"))
+	tok, err := cfg.Exchange(ctx, redirect.Query().Get("code"), oauth2.VerifierOption(verifier), client.ResourceParam(resource))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok.Expiry = time.Now().Add(-time.Minute)
+	fresh, err := cfg.TokenSource(ctx, tok).Token() // carries resource too
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(fresh.AccessToken != tok.AccessToken)
+	// Output:
+	// true
+}
+
+// A 401 names the resource's metadata (RFC 9728 §5.1); the document must
+// name the very URL that was requested (§3.3), then it names the
+// authorization server.
+func ExampleResourceMetadataFromChallenge() {
+	var rs *httptest.Server
+	rs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/oauth-protected-resource/api" {
+			fmt.Fprintf(w, `{"resource":%q,"authorization_servers":["https://as.example"]}`, rs.URL+"/api")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", resource_metadata="`+rs.URL+`/.well-known/oauth-protected-resource/api"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer rs.Close()
+	resp, err := http.Get(rs.URL + "/api")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	rm, err := client.ResourceMetadataFromChallenge(context.Background(), resp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	as, err := rm.AuthorizationServer()
+	fmt.Println(resp.StatusCode, as, err)
+	// Output:
+	// 401 https://as.example <nil>
+}
+
+// An authorization server reads a client metadata document fetched from
+// the client_id URL.
+func ExampleParseClientMetadata() {
+	const id = "https://app.example/client-metadata.json"
+	doc := []byte(`{"client_id":"https://app.example/client-metadata.json",
+		"redirect_uris":["https://app.example/callback"],
+		"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`)
+	m, err := client.ParseClientMetadata(doc, id)
+	fmt.Println(err, m.DPoPBoundAccessTokens)
+	_, err = client.ParseClientMetadata(doc, "https://other.example/client-metadata.json")
+	fmt.Println(errors.Is(err, client.ErrClientMetadata))
+	// Output:
+	// <nil> true
+	// true
 }
