@@ -17,6 +17,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // observer records the exchanges of a dpoptest server.
@@ -94,7 +95,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	obs := new(observer)
 	srv := dpoptest.NewServer(dpoptest.Options{Nonces: dpoptest.NoncesBoth, Observe: obs.observe})
 	defer srv.Close()
-	k := freshKey(t)
+	k := testkit.Key(t)
 	tr := &Transport{Key: k}
 	ctx := NewContext(context.Background(), tr)
 	cfg := &oauth2.Config{
@@ -189,7 +190,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 	}
 
 	// A different key cannot use the bound refresh token.
-	ctxB := NewContext(context.Background(), &Transport{Key: freshKey(t)})
+	ctxB := NewContext(context.Background(), &Transport{Key: testkit.Key(t)})
 	expired2 := *tok2
 	expired2.Expiry = time.Now().Add(-time.Hour)
 	_, err = cfg.TokenSource(ctxB, &expired2).Token()

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // assertionServer is a token and PAR endpoint that demands a DPoP nonce
@@ -144,7 +145,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			as.mu.Lock()
 			as.jtis, as.refusals, as.nonceFor = nil, nil, map[string]bool{}
 			as.mu.Unlock()
-			key := freshKey(t)
+			key := testkit.Key(t)
 			ctx := NewContext(context.Background(), &Transport{Key: key, Base: &PrivateKeyJWT{
 				Key: ck, ClientID: id, Audience: as.URL,
 				Endpoints: []string{as.URL + "/token", as.URL + "/par"},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpopkit/dpop/internal/testkit"
 	"golang.org/x/oauth2"
 )
 
@@ -32,7 +33,7 @@ func TestResourceIndicator(t *testing.T) {
 		writeJSON(w, 200, map[string]any{"access_token": "a", "token_type": "DPoP", "refresh_token": "r", "expires_in": 60})
 	}))
 	defer srv.Close()
-	ctx := NewContext(context.Background(), &Transport{Key: freshKey(t), Base: &ResourceIndicator{
+	ctx := NewContext(context.Background(), &Transport{Key: testkit.Key(t), Base: &ResourceIndicator{
 		Resources: []string{res}, TokenURL: srv.URL + "/token",
 	}})
 	cfg := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}

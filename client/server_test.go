@@ -361,15 +361,6 @@ func testKey(t testing.TB) *dpop.Key {
 	return k
 }
 
-func freshKey(t testing.TB) *dpop.Key {
-	t.Helper()
-	k, err := dpop.GenerateKey(dpop.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // do sends a request through c and returns status and body.
 func do(t testing.TB, c *http.Client, method, url, auth, body string) (int, string, http.Header) {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 	"golang.org/x/oauth2"
 )
 
@@ -21,7 +22,7 @@ func testSession(k *dpop.Key) *Session {
 }
 
 func TestSessionExportedKey(t *testing.T) {
-	k := freshKey(t)
+	k := testkit.Key(t)
 	s := testSession(k)
 	if _, err := s.Save(SaveOptions{}); err == nil {
 		t.Fatal("saved without KeyRef or ExportPrivateKey")
@@ -77,7 +78,7 @@ func TestSessionKeyByReference(t *testing.T) {
 		t.Fatalf("loaded %+v, %v", got, err)
 	}
 	// A reference that resolves to another key is refused.
-	if _, err := LoadSession(context.Background(), data, func(context.Context, string) (*dpop.Key, error) { return freshKey(t), nil }); err == nil {
+	if _, err := LoadSession(context.Background(), data, func(context.Context, string) (*dpop.Key, error) { return testkit.Key(t), nil }); err == nil {
 		t.Error("loaded with the wrong key")
 	}
 	if _, err := LoadSession(context.Background(), data, nil); err == nil {
