@@ -86,7 +86,7 @@ func ExampleIsThumbprint() {
 }
 
 // The ath claim is the hash of the access token a request carries (RFC
-// 9449 §4.2); the value below is the one of RFC 9449 Figure 7.
+// 9449 §4.2); the token and hash are those of RFC 9449 Figure 13.
 func ExampleAccessTokenHash() {
 	fmt.Println(dpop.AccessTokenHash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"))
 	// Output:
