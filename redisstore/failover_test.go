@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -17,44 +18,65 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// failoverTopology is a primary, two replicas and a Sentinel that fails
-// over quickly. After a failover one replica is the primary and the other
-// replicates it, so a store with MinReplicas 1 can serve again.
+// failoverTopology is a primary, its replicas and a Sentinel that fails
+// over quickly. Each replica reaches the primary through a proxy the test
+// controls, so that it can cut the replication stream.
 type failoverTopology struct {
 	primary, sentinel *redistest.Server
-	replicas          [2]*redistest.Server
-	links             [2]*lossyProxy
+	replicas          []*redistest.Server
+	links             []*lossyProxy
 }
 
-func startFailoverTopology(t *testing.T) failoverTopology {
+func startFailoverTopology(t *testing.T, replicas int) failoverTopology {
 	t.Helper()
-	p := redistest.Start(t)
-	// The replicas reach the primary through proxies, so that a test can
-	// cut the replication stream.
-	px1, px2 := startLossyProxy(t, p.Addr), startLossyProxy(t, p.Addr)
-	r1, r2 := redistest.StartReplica(t, px1.addr()), redistest.StartReplica(t, px2.addr())
-	p.WaitReplicas(t, 2)
-	s := redistest.StartSentinelConfig(t, p, "dpop",
+	topo := failoverTopology{primary: redistest.Start(t)}
+	for range replicas {
+		px := startLossyProxy(t, topo.primary.Addr)
+		topo.links = append(topo.links, px)
+		topo.replicas = append(topo.replicas, redistest.StartReplica(t, px.addr()))
+	}
+	topo.primary.WaitReplicas(t, replicas)
+	topo.sentinel = redistest.StartSentinelConfig(t, topo.primary, "dpop",
 		"sentinel down-after-milliseconds dpop 300\nsentinel failover-timeout dpop 3000")
 	// Sentinel learns of replicas from the primary's INFO, every few
-	// seconds at first: wait until it knows this one, or a failover would
+	// seconds at first: wait until it knows them all, or a failover could
 	// find no replica to promote.
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: topo.sentinel.Addr, MaxRetries: -1})
 	defer sc.Close()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		reps, err := sc.Replicas(ctx, "dpop").Result()
 		cancel()
-		if err == nil && len(reps) == 2 {
-			break
+		if err == nil && len(reps) == replicas {
+			return topo
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sentinel does not know the replica after 20s: %v %v", reps, err)
+			t.Fatalf("sentinel does not know the %d replicas after 60s: %v %v", replicas, reps, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return failoverTopology{primary: p, sentinel: s, replicas: [2]*redistest.Server{r1, r2}, links: [2]*lossyProxy{px1, px2}}
+}
+
+// newPrimary waits until the Sentinel names another primary than old, and
+// returns its address.
+func (topo failoverTopology) newPrimary(t *testing.T, old string) string {
+	t.Helper()
+	sc := redis.NewSentinelClient(&redis.Options{Addr: topo.sentinel.Addr, MaxRetries: -1})
+	defer sc.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addr, err := sc.GetMasterAddrByName(ctx, "dpop").Result()
+		cancel()
+		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) != old {
+			return net.JoinHostPort(addr[0], addr[1])
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover within 60s: sentinel names %v (%v); the sentinel's log:\n%s", addr, err, topo.sentinel.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type failoverResult struct {
@@ -72,8 +94,13 @@ type failoverResult struct {
 // With lag above zero the replication stream to both replicas is cut for
 // that long before the kill: what a replica lagging by that much, or a
 // short partition, loses at the moment of the failure.
-func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failoverResult {
-	topo := startFailoverTopology(t)
+//
+// With rejoin, the killed primary is started again (empty) once the
+// Sentinel has promoted a replica; the Sentinel makes it a replica of the
+// new primary. A store with MinReplicas equal to the number of replicas
+// needs it to serve again.
+func runFailover(t *testing.T, opts redisstore.Options, replicas int, lag time.Duration, rejoin bool) failoverResult {
+	topo := startFailoverTopology(t, replicas)
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName:            "dpop",
 		SentinelAddrs:         []string{topo.sentinel.Addr},
@@ -138,11 +165,16 @@ func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failo
 		time.Sleep(lag)
 	}
 	killedAt.Store(time.Now().UnixNano())
+	oldPrimary := topo.primary.Addr
 	topo.primary.Stop() // SIGKILL: no goodbye to the replicas
 	for _, l := range topo.links {
 		l.partitioned.Store(false)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	if rejoin {
+		topo.newPrimary(t, oldPrimary)
+		topo.primary.Restart(t)
+	}
+	deadline := time.Now().Add(60 * time.Second)
 	for firstBack.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -150,26 +182,21 @@ func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failo
 	close(stop)
 	wg.Wait()
 	if firstBack.Load() == 0 {
-		t.Fatalf("no check succeeded within 20s of killing the primary")
+		t.Fatalf("no check succeeded within 60s of killing the primary")
 	}
 
 	// Every accepted key must be on the new primary; one that is not is a
 	// proof the fleet would accept a second time.
 	ctx := ctxT(t)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: topo.sentinel.Addr})
-	defer sc.Close()
-	addr, err := sc.GetMasterAddrByName(ctx, "dpop").Result()
-	if err != nil || len(addr) != 2 {
-		t.Fatalf("sentinel: new primary: %v %v", addr, err)
-	}
+	newAddr := topo.newPrimary(t, oldPrimary)
 	var rc *redis.Client
 	for _, r := range topo.replicas {
-		if r.Addr == addr[0]+":"+addr[1] {
+		if r.Addr == newAddr {
 			rc = r.Client(t)
 		}
 	}
 	if rc == nil {
-		t.Fatalf("sentinel names %v as primary, not one of the replicas", addr)
+		t.Fatalf("sentinel names %v as primary, not one of the replicas", newAddr)
 	}
 	res := failoverResult{accepted: len(accepted), unavail: int(unavail.Load()),
 		outage: time.Duration(firstBack.Load() - killedAt.Load())}
@@ -204,8 +231,11 @@ func runFailover(t *testing.T, opts redisstore.Options, lag time.Duration) failo
 // failover. With MinReplicas 1 there must be none. Set
 // DPOP_FAILOVER_ROUNDS for more rounds of the asynchronous case.
 func TestFailoverLoss(t *testing.T) {
-	if testing.Short() {
-		t.Skip("failover runs skipped with -short")
+	if os.Getenv("DPOP_FAILOVER") == "" {
+		// A measurement rather than a check of the store's logic (the
+		// MinReplicas tests below check that): it depends on Sentinel's
+		// timing, which a busy machine stretches past any fair bound.
+		t.Skip("failover measurement: set DPOP_FAILOVER=1 to run it (docs/fleet.md section 4a)")
 	}
 	rounds := 1
 	if v := os.Getenv("DPOP_FAILOVER_ROUNDS"); v != "" {
@@ -219,17 +249,22 @@ func TestFailoverLoss(t *testing.T) {
 		for i := range rounds {
 			name := "async/lag=" + lag.String() + "/" + strconv.Itoa(i)
 			t.Run(name, func(t *testing.T) {
-				r := runFailover(t, redisstore.Options{}, lag)
-				t.Logf("FAILOVER async lag=%v: %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
+				r := runFailover(t, redisstore.Options{}, 2, lag, false)
+				t.Logf("FAILOVER async, 2 replicas, lag=%v: %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
 					lag, r.accepted, r.unavail, r.outage.Round(time.Millisecond), r.lost, r.acceptedTw)
 			})
 		}
+		// Every replica must confirm: one replica, MinReplicas 1. (With
+		// two replicas and MinReplicas 1, the Sentinel may promote the
+		// one that had not confirmed: that was seen here, 6 proofs
+		// accepted twice in one run.) After the failover the new primary
+		// has no replica until the old primary rejoins as one.
 		t.Run("strict/lag="+lag.String(), func(t *testing.T) {
-			r := runFailover(t, redisstore.Options{MinReplicas: 1, ReplicaTimeout: 100 * time.Millisecond}, lag)
-			t.Logf("FAILOVER strict lag=%v (MinReplicas 1): %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
+			r := runFailover(t, redisstore.Options{MinReplicas: 1, ReplicaTimeout: 100 * time.Millisecond}, 1, lag, true)
+			t.Logf("FAILOVER strict, 1 replica, MinReplicas 1, lag=%v: %d accepted, %d unavailable, outage %v, %d lost on the new primary, %d accepted twice",
 				lag, r.accepted, r.unavail, r.outage.Round(time.Millisecond), r.lost, r.acceptedTw)
 			if r.lost != 0 || r.acceptedTw != 0 {
-				t.Errorf("with MinReplicas 1, %d accepted keys were lost in the failover (%d accepted twice); want 0", r.lost, r.acceptedTw)
+				t.Errorf("with MinReplicas equal to the replicas, %d accepted keys were lost in the failover (%d accepted twice); want 0", r.lost, r.acceptedTw)
 			}
 		})
 	}

@@ -56,6 +56,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan error
+	out    *testsupport.LockedBuffer
 }
 
 // Start starts a server for t, stopped in t.Cleanup. Without a binary it
@@ -320,9 +321,19 @@ func (s *Server) launch() error {
 	}
 	// The goroutine above owns Wait; Stop waits for it through exited.
 	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
+	s.cmd, s.exited, s.out = cmd, exited, out
 	s.mu.Unlock()
 	return nil
+}
+
+// Output returns what the running (or last) process has printed: its log.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		return ""
+	}
+	return s.out.String()
 }
 
 // Stop kills the process by its id and waits for it to exit. It does nothing
