@@ -66,15 +66,15 @@ func TestReplayEntryLivesUntilEndOfWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The last second in which the proof is still inside the window.
-	clk.t = iat.Add(DefaultMaxAge + DefaultLeeway - time.Second)
+	clk.Set(iat.Add(DefaultMaxAge + DefaultLeeway - time.Second))
 	if _, err := v.Verify(ctx, p, req); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay in the last second of the window: %v, want ErrReplay", err)
 	}
-	clk.t = iat.Add(DefaultMaxAge + DefaultLeeway)
+	clk.Set(iat.Add(DefaultMaxAge + DefaultLeeway))
 	if _, err := v.Verify(ctx, p, req); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay at the end of the window: %v, want ErrReplay", err)
 	}
-	clk.t = iat.Add(DefaultMaxAge + DefaultLeeway + time.Second)
+	clk.Set(iat.Add(DefaultMaxAge + DefaultLeeway + time.Second))
 	if _, err := v.Verify(ctx, p, req); !errors.Is(err, ErrIATTooOld) {
 		t.Fatalf("after the window: %v, want ErrIATTooOld", err)
 	}

@@ -12,31 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
-
-// nonceTestClock is a settable clock for HMACNonceOptions.Now.
-type nonceTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *nonceTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *nonceTestClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *nonceTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // nonceTestStart is the start of a 60-second step.
 var nonceTestStart = time.Unix(1_700_000_040, 0)
@@ -47,9 +25,9 @@ func nonceTestSecret(b byte) []byte {
 
 // newNonceTestSource returns a source with secret nonceTestSecret(1), scope
 // "as", the default step, and a clock at nonceTestStart.
-func newNonceTestSource(t testing.TB, mod func(*HMACNonceOptions)) (*HMACNonceSource, *nonceTestClock) {
+func newNonceTestSource(t testing.TB, mod func(*HMACNonceOptions)) (*HMACNonceSource, *testsupport.Clock) {
 	t.Helper()
-	clock := &nonceTestClock{t: nonceTestStart}
+	clock := testsupport.NewClock(nonceTestStart)
 	opts := HMACNonceOptions{
 		Secret: nonceTestSecret(1),
 		Scope:  "as",
@@ -292,7 +270,7 @@ func TestHMACNonceRotateBadSecret(t *testing.T) {
 // TestHMACNonceFleetRotation follows the rollout documented on
 // HMACNonceSource with two servers that share a clock.
 func TestHMACNonceFleetRotation(t *testing.T) {
-	clock := &nonceTestClock{t: nonceTestStart}
+	clock := testsupport.NewClock(nonceTestStart)
 	oldSecret, newSecret := nonceTestSecret(1), nonceTestSecret(2)
 	server := func(secret []byte, previous ...[]byte) *HMACNonceSource {
 		s, err := NewHMACNonceSource(HMACNonceOptions{Secret: secret, Previous: previous, Scope: "as", Now: clock.Now})
@@ -618,7 +596,7 @@ func TestHMACNonceConcurrent(t *testing.T) {
 }
 
 func FuzzNonceCheck(f *testing.F) {
-	clock := &nonceTestClock{t: nonceTestStart.Add(30 * time.Second)}
+	clock := testsupport.NewClock(nonceTestStart.Add(30 * time.Second))
 	s, err := NewHMACNonceSource(HMACNonceOptions{Secret: nonceTestSecret(1), Scope: "as", Now: clock.Now})
 	if err != nil {
 		f.Fatal(err)

@@ -11,30 +11,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
-
-// replayTestClock is a settable clock for MemoryReplayOptions.Now.
-type replayTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *replayTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *replayTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var replayTestStart = time.Unix(1_700_000_000, 0)
 
-func newReplayTestStore(maxEntries int) (*MemoryReplayStore, *replayTestClock) {
-	clock := &replayTestClock{t: replayTestStart}
+func newReplayTestStore(maxEntries int) (*MemoryReplayStore, *testsupport.Clock) {
+	clock := testsupport.NewClock(replayTestStart)
 	return NewMemoryReplayStore(MemoryReplayOptions{MaxEntries: maxEntries, Now: clock.Now}), clock
 }
 
@@ -137,7 +121,7 @@ func TestMemoryReplayFarFuture(t *testing.T) {
 // TestMemoryReplayBefore1970 runs a store on a clock with negative Unix
 // times, where expiries must not be taken for overflows.
 func TestMemoryReplayBefore1970(t *testing.T) {
-	clock := &replayTestClock{t: time.Unix(-3600, 0)}
+	clock := testsupport.NewClock(time.Unix(-3600, 0))
 	s := NewMemoryReplayStore(MemoryReplayOptions{Now: clock.Now})
 	k := replayTestKey(1)
 	if replaySeen(t, s, k, clock.Now().Add(time.Minute)) {

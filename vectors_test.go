@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
 
 // The worked examples of RFC 9449, as fixed vectors.
@@ -25,15 +27,10 @@ const (
 	rfcATH           = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
 )
 
-// clock is a settable clock for tests.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newTestVerifier(t testing.TB, at int64, opts VerifierOptions) (*Verifier, *clock) {
+func newTestVerifier(t testing.TB, at int64, opts VerifierOptions) (*Verifier, *testsupport.Clock) {
 	t.Helper()
-	c := &clock{t: time.Unix(at, 0)}
-	opts.Now = c.now
+	c := testsupport.NewClock(time.Unix(at, 0))
+	opts.Now = c.Now
 	v, err := NewVerifier(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +67,7 @@ func TestRFCExampleProofs(t *testing.T) {
 
 	// The refresh proof reuses the jti 2680 s later; by then the first
 	// entry has expired from the store, so it is accepted.
-	clk.t = time.Unix(rfcRefreshIAT, 0)
+	clk.Set(time.Unix(rfcRefreshIAT, 0))
 	if _, err := v.Verify(ctx, rfcRefreshProof, Request{Method: "POST", URL: "https://server.example.com/token"}); err != nil {
 		t.Fatalf("refresh proof: %v", err)
 	}
