@@ -119,12 +119,14 @@ type Options struct {
 	// /par or /token that names another is refused with invalid_target; one
 	// that is allowed becomes the access token's aud.
 	Resources []string
-	// Logger, when set, receives a record for every refusal of the
-	// authorization server, with its evidence (the check, expected and got;
-	// never a token or a secret, which appear only as dpop.Fingerprint):
-	// the DPoP rules' refusals through authserver.Options.Logger, and the
-	// server's own (client authentication, grants, parameters). Nothing is
-	// logged when it is nil.
+	// Logger, when set, receives a record for every refusal of either
+	// server, with its evidence (the check, expected and got; never a
+	// token or a secret, which appear only as dpop.Fingerprint): at the
+	// authorization server the DPoP rules' refusals through
+	// authserver.Options.Logger and the server's own (client
+	// authentication, grants, parameters), at the resource server the
+	// middleware's through resource.Options.Logger. Nothing is logged when
+	// it is nil.
 	Logger *slog.Logger
 }
 
@@ -371,6 +373,7 @@ func (s *Server) setup() error {
 		BaseURL:          s.rsURL,
 		NonceOnSuccess:   o.Nonces.rs(),
 		ResourceMetadata: s.ResourceMetadataURL(),
+		Logger:           o.Logger,
 	})
 	if err != nil {
 		return err

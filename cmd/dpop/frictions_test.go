@@ -234,7 +234,7 @@ func TestServeLogsRefusalEvidence(t *testing.T) {
 	resp.Body.Close()
 
 	for _, want := range []string{
-		"refused: check jkt, expected " + tok.JKT + ", got " + thief.Thumbprint() + " (the proof re-checked against the request)",
+		"refused: check jkt, expected " + tok.JKT + ", got " + thief.Thumbprint() + " (the server's evidence)",
 		"refused: check htu, expected " + srv.info.Issuer + "/token, got " + srv.info.Issuer + "/elsewhere (the server's evidence)",
 	} {
 		if !strings.Contains(srv.log.String(), want) {
