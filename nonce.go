@@ -295,7 +295,7 @@ func (s *HMACNonceSource) IssuedAt(nonce string) (time.Time, bool) {
 // returns "valid" for a nonce Check accepts. It implements
 // [NonceExplainer].
 func (s *HMACNonceSource) Explain(nonce string) string {
-	step, err := s.decode(nonce)
+	_, step, err := s.decode(nonce)
 	if err != nil {
 		return "malformed: not a nonce of this kind of source"
 	}
@@ -314,43 +314,31 @@ func (s *HMACNonceSource) Explain(nonce string) string {
 	return "not issued by this source: another scope, or a secret it no longer holds"
 }
 
-// decode checks the structure of nonce and returns its step.
-func (s *HMACNonceSource) decode(nonce string) (int64, error) {
+// decode checks the structure of nonce and returns its bytes and step.
+func (s *HMACNonceSource) decode(nonce string) (raw [nonceRawLen]byte, step int64, err error) {
 	if len(nonce) != nonceLen {
-		return 0, errNonceMalformed
+		return raw, 0, errNonceMalformed
 	}
 	var enc [nonceLen]byte
 	copy(enc[:], nonce)
-	var raw [nonceRawLen]byte
 	// Decode ignores CR and LF even in strict mode; a nonce holding one
 	// decodes to fewer bytes (or fails), which the length test catches.
 	if n, err := nonceEncoding.Decode(raw[:], enc[:]); err != nil || n != nonceRawLen {
-		return 0, errNonceMalformed
+		return raw, 0, errNonceMalformed
 	}
 	if raw[0] != nonceVersion {
-		return 0, errNonceMalformed
+		return raw, 0, errNonceMalformed
 	}
-	return int64(binary.BigEndian.Uint64(raw[1:9])), nil
+	return raw, int64(binary.BigEndian.Uint64(raw[1:9])), nil
 }
 
 // verify checks nonce and returns the step it was issued in. The cheap
 // structural checks come first, so malformed input never reaches the HMAC.
 func (s *HMACNonceSource) verify(nonce string) (int64, error) {
-	if len(nonce) != nonceLen {
-		return 0, errNonceMalformed
+	raw, step, err := s.decode(nonce)
+	if err != nil {
+		return 0, err
 	}
-	var enc [nonceLen]byte
-	copy(enc[:], nonce)
-	var raw [nonceRawLen]byte
-	// Decode ignores CR and LF even in strict mode; a nonce holding one
-	// decodes to fewer bytes (or fails), which the length test catches.
-	if n, err := nonceEncoding.Decode(raw[:], enc[:]); err != nil || n != nonceRawLen {
-		return 0, errNonceMalformed
-	}
-	if raw[0] != nonceVersion {
-		return 0, errNonceMalformed
-	}
-	step := int64(binary.BigEndian.Uint64(raw[1:9]))
 	current := s.currentStep()
 	switch {
 	case step > current:
