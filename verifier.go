@@ -193,7 +193,10 @@ type Request struct {
 type Proof struct {
 	Algorithm Algorithm
 	// JKT is the RFC 7638 thumbprint of the proof's key.
-	JKT       string
+	JKT string
+	// PublicKey is the proof's key. It is shared with the verifier's
+	// header cache and later proofs of the same key: read it, never
+	// modify it.
 	PublicKey crypto.PublicKey
 	JTI       string
 	HTM       string
