@@ -44,18 +44,3 @@ func decodeB64(s []byte) ([]byte, bool) {
 	}
 	return out[:n], true
 }
-
-// b64Value is the 6-bit value of a base64url character.
-func b64Value(c byte) byte {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return c - 'A'
-	case c >= 'a' && c <= 'z':
-		return c - 'a' + 26
-	case c >= '0' && c <= '9':
-		return c - '0' + 52
-	case c == '-':
-		return 62
-	}
-	return 63
-}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // JWK handling (RFC 7517, RFC 7518 §6, RFC 8037) and RFC 7638 thumbprints.
@@ -290,7 +292,7 @@ func IsThumbprint(s string) bool {
 		}
 	}
 	// 43 characters carry 258 bits, of which the last 2 are unused.
-	return b64Value(s[42])&3 == 0
+	return syntax.Base64URLValue(s[42])&3 == 0
 }
 
 // maxJWKSize bounds a JWK document given to this package (an RSA 4096 private

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/syntax"
 	"github.com/dpopkit/dpop/internal/testkit"
 )
 
@@ -253,12 +254,12 @@ func TestJWTNonCanonicalBase64(t *testing.T) {
 		t.Fatal("no segment had unused bits")
 	}
 	for _, s := range []string{"", "AA", "AAA", "AAAA", "AQ", "AAE"} {
-		if !canonicalBase64URL(s) {
+		if !syntax.IsCanonicalBase64URL(s) {
 			t.Errorf("%q refused", s)
 		}
 	}
 	for _, s := range []string{"A", "AB", "AAB", "AAAAA", "_-"} {
-		if canonicalBase64URL(s) {
+		if syntax.IsCanonicalBase64URL(s) {
 			t.Errorf("%q accepted", s)
 		}
 	}

@@ -226,7 +226,7 @@ func (v *JWTValidator) ValidateToken(ctx context.Context, token string) (*TokenI
 	// §3.5), as the core requires of proofs.
 	for i, rest := 1, token; ; i++ {
 		seg, after, more := strings.Cut(rest, ".")
-		if !canonicalBase64URL(seg) {
+		if !syntax.IsCanonicalBase64URL(seg) {
 			return nil, invalid("token", "canonical base64url segments (RFC 7515 §2)", "segment "+strconv.Itoa(i)+" is not canonical")
 		}
 		if !more {
@@ -314,43 +314,6 @@ func (v *JWTValidator) checkClaims(c *jwt.Claims) error {
 		}
 	}
 	return nil
-}
-
-// canonicalBase64URL reports whether the unpadded base64url text s is the
-// one encoding of its bytes: its length is not 1 modulo 4, and the unused
-// low bits of its last character are zero (RFC 4648 §3.5). Characters
-// outside the alphabet are left to the decoder.
-func canonicalBase64URL(s string) bool {
-	if s == "" {
-		return true
-	}
-	var unused byte
-	switch len(s) % 4 {
-	case 1:
-		return false
-	case 2:
-		unused = 0x0f
-	case 3:
-		unused = 0x03
-	default:
-		return true
-	}
-	return base64URLValue(s[len(s)-1])&unused == 0
-}
-
-// base64URLValue is the 6-bit value of a base64url character.
-func base64URLValue(c byte) byte {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return c - 'A'
-	case c >= 'a' && c <= 'z':
-		return c - 'a' + 26
-	case c >= '0' && c <= '9':
-		return c - '0' + 52
-	case c == '-':
-		return 62
-	}
-	return 63
 }
 
 // clock describes the server clock and the leeway for the evidence.

@@ -215,3 +215,29 @@ func FuzzCleanParam(f *testing.F) {
 		}
 	})
 }
+
+func TestBase64URL(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range len(alphabet) {
+		if got := Base64URLValue(alphabet[i]); int(got) != i {
+			t.Errorf("Base64URLValue(%q) = %d, want %d", alphabet[i], got, i)
+		}
+	}
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"", true},
+		{"AQ", true},   // 0x01
+		{"AR", false},  // unused bits set
+		{"AQE", true},  // 0x01 0x01
+		{"AQF", false}, // unused bits set
+		{"AQID", true},
+		{"A", false}, // a length no encoding has
+		{"AQIDB", false},
+	} {
+		if got := IsCanonicalBase64URL(tc.s); got != tc.want {
+			t.Errorf("IsCanonicalBase64URL(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
