@@ -115,33 +115,15 @@ func tail(s string) string {
 	return s
 }
 
-// lockedBuffer collects a child's standard error.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServer starts a long-running process, waits (bounded) for the first
 // line of its standard output and decodes it into v. Its standard input is
 // a pipe held open until the test ends (a script may stop when it closes).
 // The process is stopped by its pid when the test ends: stdin closed,
 // SIGTERM, then SIGKILL.
-func startServer(t *testing.T, timeout time.Duration, v any, name string, args ...string) (*exec.Cmd, *lockedBuffer, error) {
+func startServer(t *testing.T, timeout time.Duration, v any, name string, args ...string) (*exec.Cmd, *testsupport.LockedBuffer, error) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	stderr := &lockedBuffer{}
+	stderr := &testsupport.LockedBuffer{}
 	cmd.Stderr = stderr
 	first := &firstLine{ready: make(chan struct{})}
 	cmd.Stdout = first
