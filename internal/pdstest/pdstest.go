@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,29 +43,8 @@ type Server struct {
 
 	cmd    *exec.Cmd
 	stdin  io.Closer
-	stderr *lockedBuffer
+	stderr *testsupport.LockedBuffer
 	done   chan struct{} // closed when the process has been waited for
-}
-
-// lockedBuffer collects the process's standard error.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 { // keep the start of a runaway log only
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // NodeDir returns the directory of the npm packages and scripts
@@ -124,7 +102,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("pdstest: %v", err)
 	}
-	s := &Server{CA: ca, cmd: cmd, stdin: stdin, stderr: new(lockedBuffer), done: make(chan struct{})}
+	s := &Server{CA: ca, cmd: cmd, stdin: stdin, stderr: new(testsupport.LockedBuffer), done: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
