@@ -12,36 +12,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/internal/testsupport"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // served is a "dpop serve" running in process.
 type served struct {
 	info        serveInfo
-	log         *lockedBuffer
+	log         *testsupport.LockedBuffer
 	clientsFile string // written by -clients
 }
 
@@ -72,7 +54,7 @@ func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &served{log: &lockedBuffer{}, clientsFile: filepath.Join(t.TempDir(), "clients.json")}
+	s := &served{log: &testsupport.LockedBuffer{}, clientsFile: filepath.Join(t.TempDir(), "clients.json")}
 	done := make(chan int, 1)
 	go func() {
 		code := runServe(ctx, append([]string{"-addr", "127.0.0.1:0", "-clients", s.clientsFile}, args...), nil, pw, s.log)
@@ -385,7 +367,7 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var serveErr lockedBuffer
+	var serveErr testsupport.LockedBuffer
 	serve.Stderr = &serveErr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
