@@ -17,7 +17,8 @@ import (
 // the JOSE header, its jwk, and the claims. encoding/json is not used on the
 // verification path because it matches member names case-insensitively,
 // keeps the last of duplicate members and replaces invalid UTF-8 with U+FFFD
-// (checklist Part 4 rows 11, 12, 32). This reader rejects all three.
+// (RFC 8259 §4, §8.1, §8.3; RFC 7515 §5.2). This reader rejects all three
+// (X-02 in docs/conformance.md).
 
 const (
 	maxJSONDepth   = 32 // nesting of ignored members

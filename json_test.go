@@ -11,7 +11,7 @@ import (
 )
 
 // Tests of the strict JSON reader behind every header, jwk and claims
-// object (checklist Part 4 rows 10, 11, 12 and 32; X-02).
+// object (RFC 8259 §4, §8; RFC 7515 §5.2; X-02 in docs/conformance.md).
 
 // jtValue reads one complete JSON document with the reader's generic
 // validator, as an ignored member is read.
