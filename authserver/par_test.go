@@ -11,8 +11,8 @@ import (
 	"github.com/dpopkit/dpop/internal/testkit"
 )
 
-// TestPARRequest covers RFC 9449 §10.1 at the PAR endpoint (rows
-// AS-10.1-01 to AS-10.1-04, checklist P-02 to P-04 and A6).
+// TestPARRequest covers RFC 9449 §10.1 at the PAR endpoint (A6 in
+// docs/conformance.md).
 func TestPARRequest(t *testing.T) {
 	ctx := context.Background()
 	kA := testkit.KeyAlg(t, dpop.ES256)

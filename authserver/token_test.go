@@ -198,7 +198,7 @@ func TestTokenRequest(t *testing.T) {
 }
 
 // TestTokenNonceResponse pins the use_dpop_nonce response to RFC 9449
-// Figure 20 (checklist Part 3.11): 400, the exact JSON body, no-store and a
+// Figure 20 (§8): 400, the exact JSON body, no-store and a
 // single DPoP-Nonce, even when the handler had already set one (AS-8-05).
 // The nonce it carries is then accepted (AS-8-06).
 func TestTokenNonceResponse(t *testing.T) {
@@ -264,7 +264,7 @@ func TestTokenStoreUnavailable(t *testing.T) {
 	}
 }
 
-// RFC 9449 example values (checklist Part 3).
+// RFC 9449 example values (Figures 5 and 25).
 const (
 	rfcTokenProof = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg"
 	rfcJKT        = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
@@ -275,7 +275,7 @@ const (
 
 // TestRFCExampleTokenRequest replays the RFC 9449 Figure 5 token request
 // (clock frozen at its iat) and redeems it against the Figure 25 dpop_jkt,
-// which names another key (checklist 3.12, AS-10-02, AS-6.1-01).
+// which names another key (RFC 9449 §10; AS-6.1-01).
 func TestRFCExampleTokenRequest(t *testing.T) {
 	at := func() time.Time { return time.Unix(1562262616, 0) }
 	cases := []struct {
