@@ -376,8 +376,8 @@ func TestUnstartedAndClose(t *testing.T) {
 	}()
 }
 
-// TestCORS: browser clients can read DPoP-Nonce (RFC 9449 §8, checklist
-// AS-8-09), and preflights are answered before authentication.
+// TestCORS: browser clients can read DPoP-Nonce (RFC 9449 §8),
+// and preflights are answered before authentication.
 func TestCORS(t *testing.T) {
 	srv := newServer(t, dpoptest.Options{Nonces: dpoptest.NoncesBoth})
 	for _, u := range []string{srv.URL() + "/token", srv.ResourceEndpoint()} {
