@@ -264,7 +264,7 @@ func (p *pdsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func invalidToken(resp *http.Response) bool {
 	for _, c := range client.ChallengesFromHeader(resp.Header) {
 		if c.Scheme == "DPoP" || c.Scheme == "dpop" {
-			if c.Param("error") == "invalid_token" {
+			if c.Param("error") == dpop.CodeInvalidToken {
 				return true
 			}
 		}
