@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/dpopkit/dpop"
 )
 
 // Exchange is one HTTP exchange a [Recorder] saw.
@@ -133,7 +135,7 @@ func (r *Recorder) Since(n int) []Exchange {
 // 400).
 func NonceRetried(ex []Exchange, method, u string, status int) bool {
 	for i, e := range ex {
-		if e.Method != method || e.URL != u || e.Status != status || e.Error != "use_dpop_nonce" || e.Nonce == "" {
+		if e.Method != method || e.URL != u || e.Status != status || e.Error != dpop.CodeUseNonce || e.Nonce == "" {
 			continue
 		}
 		for _, n := range ex[i+1:] {
