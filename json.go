@@ -113,18 +113,8 @@ func (r *jsonReader) object(member func(name []byte) error) error {
 		if err := member(name); err != nil {
 			return err
 		}
-		r.skipSpace()
-		if r.pos >= len(r.data) {
-			return errJSONSyntax
-		}
-		switch r.data[r.pos] {
-		case ',':
-			r.pos++
-		case '}':
-			r.pos++
-			return nil
-		default:
-			return errJSONSyntax
+		if end, err := r.afterValue('}'); end || err != nil {
+			return err
 		}
 	}
 }
@@ -384,18 +374,8 @@ func (r *jsonReader) array(each func() error) error {
 		if err := each(); err != nil {
 			return err
 		}
-		r.skipSpace()
-		if r.pos >= len(r.data) {
-			return errJSONSyntax
-		}
-		switch r.data[r.pos] {
-		case ',':
-			r.pos++
-		case ']':
-			r.pos++
-			return nil
-		default:
-			return errJSONSyntax
+		if end, err := r.afterValue(']'); end || err != nil {
+			return err
 		}
 	}
 }
@@ -684,4 +664,22 @@ func foldMin(r rune) rune {
 		}
 	}
 	return r
+}
+
+// afterValue reads what follows a member or element: a comma (end false)
+// or the closing byte of the object or array (end true).
+func (r *jsonReader) afterValue(closing byte) (end bool, err error) {
+	r.skipSpace()
+	if r.pos >= len(r.data) {
+		return false, errJSONSyntax
+	}
+	switch r.data[r.pos] {
+	case ',':
+		r.pos++
+		return false, nil
+	case closing:
+		r.pos++
+		return true, nil
+	}
+	return false, errJSONSyntax
 }
