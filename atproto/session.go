@@ -16,6 +16,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/client"
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // sessionVersion is the version of the SessionData format.
@@ -263,7 +264,7 @@ func (p *pdsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // error="invalid_token".
 func invalidToken(resp *http.Response) bool {
 	for _, c := range client.ChallengesFromHeader(resp.Header) {
-		if c.Scheme == "DPoP" || c.Scheme == "dpop" {
+		if syntax.EqualFoldASCII(c.Scheme, "DPoP") { // RFC 9110 §11.1: case-insensitive
 			if c.Param("error") == dpop.CodeInvalidToken {
 				return true
 			}
