@@ -11,6 +11,10 @@ package testkit
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"testing"
 	"time"
@@ -60,4 +64,23 @@ func (s FailingStore) Seen(context.Context, dpop.ReplayKey, time.Time) (bool, er
 		return false, s.Err
 	}
 	return false, ErrStoreDown
+}
+
+// SignES256 signs a JWS whose header and claims are the given JSON texts,
+// whatever they hold, with priv: the compact serialization with the fixed
+// 64-octet r||s signature of RFC 7518 §3.4. Tests use it to build proofs
+// and tokens the core would refuse to make.
+func SignES256(t testing.TB, priv *ecdsa.PrivateKey, header, claims []byte) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString(header) + "." + enc.EncodeToString(claims)
+	sum := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + enc.EncodeToString(sig)
 }
