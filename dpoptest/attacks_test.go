@@ -176,16 +176,7 @@ func atkCraft(t *testing.T, priv *ecdsa.PrivateKey, key *dpop.Key, claims map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	input := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(cl)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return testkit.SignES256(t, priv, hdr, cl)
 }
 
 // atkClaims are the claims of a proof for method and u issued now.
