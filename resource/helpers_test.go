@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/testkit"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -132,17 +131,7 @@ func (as *testAS) validator(t testing.TB, mod func(*JWTOptions)) *JWTValidator {
 // handProof signs a proof whose header and claims are given as JSON text.
 func handProof(t testing.TB, priv *ecdsa.PrivateKey, header, claims string) string {
 	t.Helper()
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, priv, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + enc.EncodeToString(sig)
+	return testkit.SignES256(t, priv, []byte(header), []byte(claims))
 }
 
 // newVerifier returns a verifier allowing ES256 and PS256, like the RFC
