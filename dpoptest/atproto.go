@@ -123,6 +123,11 @@ func loopbackClient(id string) (*Client, error) {
 	bad := func(expected string) (*Client, error) {
 		return nil, evidence(oauthError(authserver.CodeInvalidClient, "invalid loopback client_id", http.StatusBadRequest), "client_id", expected, id)
 	}
+	// A client_id is compared as a string: the development exception is
+	// the literal http://localhost, not a case variant of its scheme.
+	if !strings.HasPrefix(id, "http://localhost") {
+		return bad("http://localhost without port or path")
+	}
 	u, err := url.Parse(id)
 	if err != nil || u.Scheme != "http" || u.Host != "localhost" || (u.Path != "" && u.Path != "/") || u.Fragment != "" || u.User != nil {
 		return bad("http://localhost without port or path")

@@ -47,6 +47,7 @@ func FuzzLoopbackClient(f *testing.F) {
 	f.Add("http://localhost")
 	f.Add("http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=atproto")
 	f.Add("http://localhost:80?redirect_uri=x")
+	f.Add("hTtp://localhost")
 	f.Add("http://localhost/?redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A8080%2F")
 	f.Fuzz(func(t *testing.T, id string) {
 		c, err := loopbackClient(id)
