@@ -39,7 +39,7 @@ var selfBound = TokenValidatorFunc(func(_ context.Context, token string) (*Token
 // verifier's header cache are documented to hold, not with the number of
 // proofs sent.
 func TestExhaustionReplayFlood(t *testing.T) {
-	const maxEntries = 2000 // below 2048: one shard, an exact bound
+	const maxEntries = 2000 // the store refuses at exactly MaxEntries
 	const perKey = 4        // proofs per throw-away key
 	proofs := 20000
 	if testing.Short() {
