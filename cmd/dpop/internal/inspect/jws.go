@@ -52,7 +52,7 @@ func inspectProof(ctx context.Context, proof string, header, claims []Field, opt
 		algCheck(str(header, "alg"), opts.Algorithms),
 	)
 	if jwkErr != nil {
-		r.Checks = append(r.Checks, Check{Name: "jwk", Expected: "a public JWK", Got: strings.TrimPrefix(jwkErr.Error(), "dpop: ")})
+		r.Checks = append(r.Checks, Check{Name: "jwk", Expected: "a public JWK", Got: jwkErr.Error()})
 	} else {
 		r.Checks = append(r.Checks, Check{Name: "jwk", Passed: true, Got: "public key, thumbprint " + jkt})
 	}

@@ -35,13 +35,13 @@ func inspectJWK(data []byte) (*Report, error) {
 		r.Summary += ", alg " + alg
 	}
 	if err != nil {
-		r.Checks = append(r.Checks, Check{Name: "jwk", Expected: "a key a DPoP proof can carry", Got: strings.TrimPrefix(err.Error(), "dpop: ")})
+		r.Checks = append(r.Checks, Check{Name: "jwk", Expected: "a key a DPoP proof can carry", Got: err.Error()})
 		return r, nil
 	}
 	r.JKT = jkt
 	if private {
 		if _, err := dpop.ParseKey(data); err != nil {
-			r.Checks = append(r.Checks, Check{Name: "private key", Expected: "a private key matching the public members", Got: strings.TrimPrefix(err.Error(), "dpop: ")})
+			r.Checks = append(r.Checks, Check{Name: "private key", Expected: "a private key matching the public members", Got: err.Error()})
 		} else {
 			r.Checks = append(r.Checks, Check{Name: "private key", Passed: true, Note: "can sign proofs"})
 		}
