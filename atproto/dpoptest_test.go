@@ -8,13 +8,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
 	"github.com/dpopkit/dpop/atproto"
 	"github.com/dpopkit/dpop/authserver"
 	"github.com/dpopkit/dpop/client"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/internal/testkit"
 )
 
 // plcFor serves the DID document of dpoptest's default user, whose PDS is
@@ -34,23 +34,6 @@ func plcFor(t *testing.T, srv *dpoptest.Server) *httptest.Server {
 	}))
 	t.Cleanup(plc.Close)
 	return plc
-}
-
-// follow plays the browser: it opens the authorization URL, which
-// dpoptest approves at once, and returns the query of the redirect.
-func follow(t *testing.T, authURL string) url.Values {
-	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusFound {
-		t.Fatalf("authorization: HTTP %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	return loc.Query()
 }
 
 // TestDPoPTestProfile: a public loopback client and a confidential client
@@ -99,7 +82,7 @@ func TestDPoPTestProfile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := app.Callback(ctx, req, follow(t, req.URL))
+			s, err := app.Callback(ctx, req, testkit.RedirectQuery(t, req.URL))
 			if err != nil {
 				t.Fatal(err)
 			}

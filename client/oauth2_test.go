@@ -69,23 +69,6 @@ func proofClaims(t *testing.T, e dpoptest.Exchange) (claims struct {
 	return claims, jkt
 }
 
-// redirectQuery plays the browser at dpoptest's authorization endpoint,
-// which approves at once, and returns the query of the redirect.
-func redirectQuery(t *testing.T, authURL string) url.Values {
-	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusFound {
-		t.Fatalf("authorization: HTTP %d %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	return loc.Query()
-}
-
 // TestOAuth2AuthorizationCodeFlow: against dpoptest demanding nonces at
 // both servers: PAR with proof and nonce retry, code bound to the key,
 // Exchange with proof, Config.Client-style requests to the resource
@@ -132,7 +115,7 @@ func TestOAuth2AuthorizationCodeFlow(t *testing.T) {
 		t.Errorf("PAR proof %+v", c)
 	}
 
-	resp := redirectQuery(t, par.URL)
+	resp := testkit.RedirectQuery(t, par.URL)
 	meta, err := Discover(context.Background(), srv.URL())
 	if err != nil {
 		t.Fatal(err)

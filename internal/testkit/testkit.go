@@ -16,6 +16,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -83,4 +85,23 @@ func SignES256(t testing.TB, priv *ecdsa.PrivateKey, header, claims []byte) stri
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return input + "." + enc.EncodeToString(sig)
+}
+
+// RedirectQuery plays the browser at an authorization endpoint that
+// approves at once (dpoptest's): it opens authURL without following the
+// redirect, fails t unless the answer is 302 Found with a Location, and
+// returns the query of that Location.
+func RedirectQuery(t testing.TB, authURL string) url.Values {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorization: HTTP %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query()
 }
