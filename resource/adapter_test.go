@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/dpopkit/dpop"
@@ -153,6 +154,15 @@ func TestAuthenticateError(t *testing.T) {
 		{"validator down", e.middleware(t, mwConfig{unavailable: true}), func() *http.Request {
 			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
 		}, 503, dpop.CodeTemporarilyUnavailable, ErrUnavailable, ""},
+		{"nonce source down", e.middleware(t, mwConfig{failNonces: true}), func() *http.Request {
+			return request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+		}, 503, dpop.CodeTemporarilyUnavailable, dpop.ErrStoreUnavailable, ""},
+		{"request URL too long to check htu", m, func() *http.Request {
+			r := request([]string{"DPoP " + e.bound}, testkit.Proof(t, e.key, "GET", testURL, dpop.WithAccessToken(e.bound)))
+			r.URL.Path = "/" + strings.Repeat("p", 8192)
+			return r
+		}, 400, dpop.CodeInvalidRequest, ErrRequestURL,
+			`Bearer, DPoP error="invalid_request", error_description="Request URI cannot be checked", algs="ES256 PS256"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,8 +149,8 @@ func TestTokenInFormBody(t *testing.T) {
 		r.PostForm = url.Values{"access_token": {"X"}}
 		w := httptest.NewRecorder()
 		m.Wrap(&recorder{}).ServeHTTP(w, r)
-		if w.Code != 400 {
-			t.Errorf("status %d", w.Code)
+		if w.Code != 400 || w.Header().Get("WWW-Authenticate") != chMultiple {
+			t.Errorf("status %d, %q", w.Code, w.Header().Get("WWW-Authenticate"))
 		}
 	})
 
