@@ -84,20 +84,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The same flow in process, to keep the token and the key.
-	key, err := dpop.GenerateKey(dpop.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	redirect := "http://127.0.0.1:3000/callback"
-	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
-		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
-			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, h := headlessClient(t)
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	session, err := c.Connect(ctx, mcpdpop.NewClientTransport(endpoint, h), nil)
 	if err != nil {
@@ -298,6 +285,28 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// headlessClient is a public client (dynamically registered, with the
+// grant types given, if any) that approves headlessly, with a fresh ES256
+// key.
+func headlessClient(t *testing.T, grantTypes ...string) (*dpop.Key, *mcpdpop.OAuthHandler) {
+	t.Helper()
+	key, err := dpop.GenerateKey(dpop.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect := "http://127.0.0.1:3000/callback"
+	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
+		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none", GrantTypes: grantTypes},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, h
+}
+
 // inProcessMCP runs an MCP server behind Protect, with a whoami tool, and
 // dpoptest as its authorization server.
 func inProcessMCP(t *testing.T, asOpts dpoptest.Options, mod func(*mcpdpop.ServerOptions)) (endpoint string, as *dpoptest.Server) {
@@ -349,18 +358,7 @@ func TestClientRefreshKeepsTheKey(t *testing.T) {
 			}
 		},
 	}, nil)
-	key, _ := dpop.GenerateKey(dpop.ES256)
-	redirect := "http://127.0.0.1:3000/callback"
-	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
-		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
-			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
-				GrantTypes: []string{"authorization_code", "refresh_token"}},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, h := headlessClient(t, "authorization_code", "refresh_token")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	session, err := mcp.NewClient(&mcp.Implementation{Name: "refresh", Version: "1"}, nil).Connect(ctx, mcpdpop.NewClientTransport(endpoint, h), nil)
@@ -386,17 +384,7 @@ func TestClientRefreshKeepsTheKey(t *testing.T) {
 // answered 403 insufficient_scope with the scope in the DPoP challenge.
 func TestServerRequiredScope(t *testing.T) {
 	endpoint, as := inProcessMCP(t, dpoptest.Options{}, func(o *mcpdpop.ServerOptions) { o.Scopes = []string{"mcp:tools"} })
-	key, _ := dpop.GenerateKey(dpop.ES256)
-	redirect := "http://127.0.0.1:3000/callback"
-	h, err := mcpdpop.NewOAuthHandler(key, &auth.AuthorizationCodeHandlerConfig{
-		AuthorizationCodeFetcher: mcpdpop.HeadlessFetcher(redirect, nil),
-		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{
-			Metadata: &oauthex.ClientRegistrationMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, h := headlessClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	session, err := mcp.NewClient(&mcp.Implementation{Name: "scoped", Version: "1"}, nil).Connect(ctx, mcpdpop.NewClientTransport(endpoint, h), nil)
