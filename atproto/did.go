@@ -107,7 +107,7 @@ func originURL(s string) (string, error) {
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
 		return "", fmt.Errorf("not an origin")
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && syntax.IsLoopbackHost(u.Hostname())) {
+	if !syntax.IsSecureURL(u) {
 		return "", fmt.Errorf("not https")
 	}
 	return u.Scheme + "://" + u.Host, nil
