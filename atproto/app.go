@@ -107,7 +107,15 @@ func NewApp(cfg Config) (*App, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = &Resolver{}
 	}
-	return &App{cfg: cfg, scope: scope}, nil
+	a := &App{cfg: cfg, scope: scope}
+	if doc := a.ClientMetadata(); doc != nil {
+		// The document the App serves must pass the client package's own
+		// rules for one (client_id path, redirect URIs, auth method).
+		if err := doc.Validate(); err != nil {
+			return nil, newErr(ErrConfig, "new app", "", "", err)
+		}
+	}
+	return a, nil
 }
 
 func (a *App) now() time.Time {

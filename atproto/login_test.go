@@ -361,3 +361,38 @@ func (s *toggleStore) Save(ctx context.Context, d *SessionData) error {
 	}
 	return s.FileStore.Save(ctx, d)
 }
+
+// TestNewAppRefuses: each unusable configuration is an ErrConfig, and a
+// confidential client's document breaking the client metadata document
+// rules carries client.ErrClientMetadata too.
+func TestNewAppRefuses(t *testing.T) {
+	ck, err := client.GenerateClientKey("", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const doc = "https://app.example/client-metadata.json"
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		metadata bool // the refusal comes from the metadata document's rules
+	}{
+		{"scope without atproto", Config{ClientID: doc, RedirectURI: "https://app.example/cb", Scope: "openid"}, false},
+		{"client_id not a URL", Config{ClientID: "app", RedirectURI: "https://app.example/cb"}, false},
+		{"client_id plain http", Config{ClientID: "http://app.example/client-metadata.json", RedirectURI: "https://app.example/cb"}, false},
+		{"key on a loopback client", Config{ClientID: "http://localhost", RedirectURI: "http://127.0.0.1/cb", ClientKey: ck}, false},
+		{"no redirect URI", Config{ClientID: doc}, false},
+		{"client_id without path", Config{ClientID: "https://app.example", RedirectURI: "https://app.example/cb", ClientKey: ck}, true},
+		{"client_id with dot segment", Config{ClientID: "https://app.example/a/../m.json", RedirectURI: "https://app.example/cb", ClientKey: ck}, true},
+		{"relative redirect URI", Config{ClientID: doc, RedirectURI: "/cb", ClientKey: ck}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewApp(tc.cfg)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+			if got := errors.Is(err, client.ErrClientMetadata); got != tc.metadata {
+				t.Fatalf("errors.Is(err, client.ErrClientMetadata) = %t, want %t: %v", got, tc.metadata, err)
+			}
+		})
+	}
+}
