@@ -105,6 +105,35 @@ func TestProofChecks(t *testing.T) {
 	}
 }
 
+// TestProofHTUQuery: an htu with a query or fragment fails the htu check,
+// as the verifier refuses it, even when the rest matches the request.
+func TestProofHTUQuery(t *testing.T) {
+	key, err := dpop.GenerateKey(dpop.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, htu := range []string{rfcURL + "?x=1", rfcURL + "#f"} {
+		proof := jwt(t, map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": json.RawMessage(key.PublicJWK())},
+			map[string]any{"jti": "j", "htm": "POST", "htu": htu, "iat": rfcNow.Unix()})
+		r, err := Inspect(context.Background(), []byte(proof), Options{Now: rfcNow, Method: "POST", URL: rfcURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range r.Checks {
+			if c.Name == "htu" {
+				n++
+				if c.Passed || c.Expected != rfcURL || c.Got != htu {
+					t.Errorf("htu %q: %+v, want failed with expected %q got %q", htu, c, rfcURL, htu)
+				}
+			}
+		}
+		if n != 1 || !r.Failed() {
+			t.Errorf("htu %q: %d htu checks, failed %v: %+v", htu, n, r.Failed(), r.Checks)
+		}
+	}
+}
+
 func TestTamperedSignature(t *testing.T) {
 	r, err := Inspect(context.Background(), []byte(rfcProof[:len(rfcProof)-2]+"Lh"), Options{Now: rfcNow})
 	if err != nil {

@@ -76,6 +76,10 @@ func inspectProof(ctx context.Context, proof string, header, claims []Field, opt
 		if gerr != nil {
 			c.Got, c.Note = str(claims, "htu"), "htu is not a valid URI: "+gerr.Error()
 		}
+		if strings.ContainsAny(str(claims, "htu"), "?#") {
+			// The verifier refuses it before comparing (RFC 9449 §4.2).
+			c.Passed, c.Got, c.Note = false, str(claims, "htu"), "htu must not contain a query or fragment"
+		}
 		r.Checks = append(r.Checks, c)
 	}
 	r.Checks = append(r.Checks, iatCheck(claims, opts))
