@@ -131,9 +131,6 @@ func describeKeyType(kty, crv string) string {
 	return "kty " + kty + ", crv " + crv
 }
 
-// equalFoldASCII is [syntax.EqualFoldASCII] on bytes.
-func equalFoldASCII(a, b []byte) bool { return syntax.EqualFoldASCII(a, b) }
-
 func (v *Verifier) typOK(typ []byte) bool {
 	if string(typ) == "dpop+jwt" {
 		return true
@@ -142,8 +139,8 @@ func (v *Verifier) typOK(typ []byte) bool {
 		return false
 	}
 	t := typ
-	if len(t) > len("application/") && equalFoldASCII(t[:len("application/")], []byte("application/")) {
+	if len(t) > len("application/") && syntax.EqualFoldASCII(t[:len("application/")], []byte("application/")) {
 		t = t[len("application/"):]
 	}
-	return equalFoldASCII(t, []byte("dpop+jwt"))
+	return syntax.EqualFoldASCII(t, []byte("dpop+jwt"))
 }

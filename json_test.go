@@ -466,56 +466,6 @@ func TestJSONReaderArray(t *testing.T) {
 	}
 }
 
-func TestEqualFoldASCII(t *testing.T) {
-	cases := []struct {
-		a, b string
-		want bool
-	}{
-		{"", "", true},
-		{"alg", "alg", true},
-		{"alg", "ALG", true},
-		{"HtU", "hTu", true},
-		{"jwk", "jwK", true},
-		{"a", "b", false},
-		{"alg", "alg ", false},
-		{"alg", "al", false},
-		{"@", "`", false},
-		{"[", "{", false},
-		{"]", "}", false},
-		{"^", "~", false},
-		{"_", "\x7f", false},
-		{"1", "\x11", false},
-		{"\xc1", "\xe1", false},
-		{"é", "É", false},
-		{"k", "\u212a", false}, // KELVIN SIGN folds to k in Unicode, not here
-		{"s", "\u017f", false}, // LONG S likewise
-	}
-	for _, tc := range cases {
-		if got := equalFoldASCII([]byte(tc.a), []byte(tc.b)); got != tc.want {
-			t.Errorf("equalFoldASCII(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-		if got := equalFoldASCII([]byte(tc.b), []byte(tc.a)); got != tc.want {
-			t.Errorf("equalFoldASCII(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
-		}
-	}
-	// Exhaustive over byte pairs: equal, or both letters differing in case.
-	for x := 0; x < 256; x++ {
-		for y := 0; y < 256; y++ {
-			lx, ly := byte(x), byte(y)
-			if lx >= 'A' && lx <= 'Z' {
-				lx += 'a' - 'A'
-			}
-			if ly >= 'A' && ly <= 'Z' {
-				ly += 'a' - 'A'
-			}
-			want := lx == ly
-			if got := equalFoldASCII([]byte{byte(x)}, []byte{byte(y)}); got != want {
-				t.Fatalf("equalFoldASCII(%#x, %#x) = %v, want %v", x, y, got, want)
-			}
-		}
-	}
-}
-
 // TestFoldMin checks the folding table against unicode.SimpleFold for every
 // rune: foldMin returns the smallest rune of the rune's orbit.
 func TestFoldMin(t *testing.T) {

@@ -179,6 +179,16 @@ func TestEqualFoldASCII(t *testing.T) {
 		{"@", "`", false},      // differ in bit 0x20, not letters
 		{"[", "{", false},
 		{"\x00", " ", false},
+		{"alg", "ALG", true},
+		{"HtU", "hTu", true},
+		{"a", "b", false},
+		{"alg", "alg ", false},
+		{"]", "}", false},
+		{"^", "~", false},
+		{"_", "\x7f", false},
+		{"1", "\x11", false},
+		{"\xc1", "\xe1", false},
+		{"é", "É", false},
 	} {
 		if got := EqualFoldASCII(tc.a, tc.b); got != tc.want {
 			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
