@@ -335,6 +335,8 @@ func TestRegistration(t *testing.T) {
 		{"private key in jwks", "application/json", `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[` + privateJWK(t) + `]}}`, authserver.CodeInvalidClientMetadata},
 		{"public client with client_credentials", "application/json", `{"token_endpoint_auth_method":"none","grant_types":["client_credentials"]}`, authserver.CodeInvalidClientMetadata},
 		{"implicit", "application/json", `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, authserver.CodeInvalidClientMetadata},
+		{"too many redirect_uris", "application/json", `{"redirect_uris":["https://app.example/cb"` + strings.Repeat(`,"https://app.example/cb"`, 16) + `],"token_endpoint_auth_method":"none"}`, authserver.CodeInvalidRedirectURI},
+		{"body over 64 KiB", "application/json", `{"redirect_uris":["https://app.example/cb"],"client_name":"` + strings.Repeat("n", 64<<10) + `"}`, authserver.CodeInvalidClientMetadata},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
@@ -411,9 +413,11 @@ func TestRegistration(t *testing.T) {
 			}
 			// Another path than the registered one is refused.
 			cfg.RedirectURL = "http://127.0.0.1:53111/other"
-			resp2, _ := send(t, mustGet(t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v))))
-			if resp2.StatusCode != 400 {
-				t.Fatalf("unregistered redirect_uri: %d", resp2.StatusCode)
+			resp2, b2 := send(t, mustGet(t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v))))
+			var m2 map[string]any
+			_ = json.Unmarshal(b2, &m2)
+			if resp2.StatusCode != 400 || m2["error"] != dpop.CodeInvalidRequest {
+				t.Fatalf("unregistered redirect_uri: %d %s", resp2.StatusCode, b2)
 			}
 		})
 	}
