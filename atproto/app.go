@@ -79,7 +79,9 @@ type App struct {
 	scope string
 }
 
-// NewApp checks cfg and returns an App.
+// NewApp checks cfg and returns an App. For a metadata document client
+// id, the document [App.ClientMetadata] makes must pass
+// [client.ClientMetadata.Validate]. Every refusal wraps [ErrConfig].
 func NewApp(cfg Config) (*App, error) {
 	scope := cfg.Scope
 	if scope == "" {
