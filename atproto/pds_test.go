@@ -62,29 +62,6 @@ func (w *pdsWorld) resolver() *atproto.Resolver {
 	}
 }
 
-// getSession calls com.atproto.server.getSession with hc and returns the
-// DID it answers.
-func (w *pdsWorld) getSession(t *testing.T, hc *http.Client) string {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.s.URL+"/xrpc/com.atproto.server.getSession", nil)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("getSession: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("getSession: HTTP %d %s", resp.StatusCode, body)
-	}
-	var out struct {
-		DID string `json:"did"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatalf("getSession: %v: %s", err, body)
-	}
-	return out.DID
-}
-
 // call sends a request to the PDS with hc (a JSON body when body is not
 // nil) and fails the test unless it answers 200.
 func (w *pdsWorld) call(t *testing.T, hc *http.Client, method, path string, body any) {
@@ -167,7 +144,7 @@ func (w *pdsWorld) exercise(t *testing.T, app *atproto.App, sess *atproto.Sessio
 	if ex := rec.Exchanges(); !pdstest.NonceRetried(ex, http.MethodPost, par, http.StatusBadRequest) {
 		t.Errorf("PAR was not answered 400 use_dpop_nonce and retried with the nonce:\n%s", pdstest.Dump(ex))
 	}
-	if did := w.getSession(t, sess.Client()); did != w.acct.DID {
+	if did := w.s.GetSession(t, sess.Client()); did != w.acct.DID {
 		t.Errorf("getSession did = %q, want %q", did, w.acct.DID)
 	}
 
@@ -175,7 +152,7 @@ func (w *pdsWorld) exercise(t *testing.T, app *atproto.App, sess *atproto.Sessio
 	before := sess.Data()
 	mark := len(rec.Exchanges())
 	restored := withoutNonces(t, app, before)
-	if did := w.getSession(t, restored.Client()); did != w.acct.DID {
+	if did := w.s.GetSession(t, restored.Client()); did != w.acct.DID {
 		t.Errorf("getSession after a restore did = %q, want %q", did, w.acct.DID)
 	}
 	if ex := rec.Since(mark); !pdstest.NonceRetried(ex, http.MethodGet, getSession, http.StatusUnauthorized) {
@@ -226,7 +203,7 @@ func (w *pdsWorld) exercise(t *testing.T, app *atproto.App, sess *atproto.Sessio
 		t.Error("the refresh changed the session's DPoP key")
 	}
 	mark = len(rec.Exchanges())
-	if did := w.getSession(t, refreshed.Client()); did != w.acct.DID {
+	if did := w.s.GetSession(t, refreshed.Client()); did != w.acct.DID {
 		t.Errorf("getSession with the refreshed token did = %q, want %q", did, w.acct.DID)
 	}
 	for _, e := range rec.Since(mark) {
@@ -305,7 +282,7 @@ func TestReferencePDS(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Resume: %v", err)
 		}
-		if did := w.getSession(t, resumed.Client()); did != w.acct.DID {
+		if did := w.s.GetSession(t, resumed.Client()); did != w.acct.DID {
 			t.Errorf("getSession after Resume did = %q, want %q", did, w.acct.DID)
 		}
 

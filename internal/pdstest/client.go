@@ -1,6 +1,8 @@
 package pdstest
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -46,4 +48,28 @@ func (s *Server) ServeClientMetadata(t testing.TB, host string, key *client.Clie
 	}
 	doc.Store(d)
 	return clientID, redirectURI
+}
+
+// GetSession calls com.atproto.server.getSession with hc (which must add
+// the DPoP-bound access token) and returns the DID the PDS answers,
+// failing t unless it answers 200 with one.
+func (s *Server) GetSession(t testing.TB, hc *http.Client) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/xrpc/com.atproto.server.getSession", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("getSession: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("getSession: HTTP %d %s", resp.StatusCode, body)
+	}
+	var out struct {
+		DID string `json:"did"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.DID == "" {
+		t.Fatalf("getSession: %v: %s", err, body)
+	}
+	return out.DID
 }

@@ -127,22 +127,7 @@ func (f *flow) login(t *testing.T, acct Account) *oauth2.Token {
 func (f *flow) getSession(t *testing.T, tok *oauth2.Token) string {
 	t.Helper()
 	hc := client.NewClient(f.ctx(t), oauth2.StaticTokenSource(tok), client.RequireDPoP)
-	resp, err := hc.Get(f.s.URL + "/xrpc/com.atproto.server.getSession")
-	if err != nil {
-		t.Fatalf("getSession: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("getSession: HTTP %d %s", resp.StatusCode, body)
-	}
-	var s struct {
-		DID string `json:"did"`
-	}
-	if err := json.Unmarshal(body, &s); err != nil {
-		t.Fatalf("getSession: %v: %s", err, body)
-	}
-	return s.DID
+	return f.s.GetSession(t, hc)
 }
 
 // refresh refreshes with tok's refresh token through a new transport.
