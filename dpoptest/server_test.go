@@ -199,7 +199,7 @@ func TestIntrospection(t *testing.T) {
 	if resp, m = introspect(dpoptest.IntrospectionClientID, "wrong", tok.AccessToken); resp.StatusCode != 401 || m["error"] != authserver.CodeInvalidClient || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("wrong credentials: %d %v", resp.StatusCode, m)
 	}
-	if resp, m = introspect(dpoptest.ConfidentialClientID, dpoptest.ConfidentialClientSecret, tok.AccessToken); resp.StatusCode != 401 {
+	if resp, m = introspect(dpoptest.ConfidentialClientID, dpoptest.ConfidentialClientSecret, tok.AccessToken); resp.StatusCode != 401 || m["error"] != authserver.CodeInvalidClient {
 		t.Fatalf("another client: %d %v", resp.StatusCode, m)
 	}
 }

@@ -280,8 +280,10 @@ func TestMintToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp, _ := send(t, resourceRequest(t, srv, "Bearer", unbound, ""))
-			if resp.StatusCode != 401 {
-				t.Errorf("Bearer token without AllowBearer: %d", resp.StatusCode)
+			// Bearer is not a scheme of this resource: a challenge without an
+			// error code (RFC 6750 §3.1).
+			if resp.StatusCode != 401 || challenge(t, resp.Header, "DPoP", "error") != "" {
+				t.Errorf("Bearer token without AllowBearer: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 			}
 		})
 	}
