@@ -16,10 +16,11 @@ const maxBatch = 256
 // under load many checks share one write and one read on a connection, and
 // Redis answers them in one pass; alone, a check goes out at once.
 //
-// A sender goroutine runs only while commands are queued: the first caller
-// to find the coalescer idle starts it, and it ends when the queue is
-// empty. Each batch is bounded by the store's Timeout, so the goroutine
-// never outlives the checks it serves by more than that.
+// A lone check costs no more than a plain round trip: it goes out from the
+// caller's goroutine. A sender goroutine runs only while commands are
+// queued behind a round trip in flight, and ends when the queue is empty.
+// Each batch is bounded by the store's Timeout, so the goroutine never
+// outlives the checks it serves by more than that.
 type coalescer struct {
 	mu      sync.Mutex
 	queue   []*queued
@@ -32,17 +33,29 @@ type queued struct {
 	ready chan struct{} // closed when cmd has its reply
 }
 
-// process queues cmd and waits until it has its reply or ctx is done.
-// A caller that gives up leaves its command in the batch: the command may
-// still reach Redis (as a request whose client went away may).
+// process sends cmd and waits until it has its reply or ctx is done. A
+// caller that finds the coalescer idle sends its command at once, in its
+// own goroutine and under its own ctx; commands that arrive meanwhile are
+// queued, and a sender goroutine takes them when that round trip is over.
+// A queued caller that gives up leaves its command in the batch: the
+// command may still reach Redis (as a request whose client went away may).
 func (c *coalescer) process(ctx context.Context, client redis.UniversalClient, timeout time.Duration, cmd redis.Cmder) error {
-	q := &queued{ctx: ctx, cmd: cmd, ready: make(chan struct{})}
 	c.mu.Lock()
-	c.queue = append(c.queue, q)
 	if !c.sending {
 		c.sending = true
-		go c.send(client, timeout)
+		c.mu.Unlock()
+		_ = client.Process(ctx, cmd)
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			go c.send(client, timeout)
+		} else {
+			c.sending = false
+		}
+		c.mu.Unlock()
+		return cmd.Err()
 	}
+	q := &queued{ctx: ctx, cmd: cmd, ready: make(chan struct{})}
+	c.queue = append(c.queue, q)
 	c.mu.Unlock()
 	select {
 	case <-q.ready:
