@@ -63,16 +63,42 @@ type Server struct {
 // skips t, or fails it when testsupport.Required.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startFor(t, t.TempDir(), plainArgs)
+}
+
+// startFor starts a process with args in dir for t, stopped in t.Cleanup;
+// without a binary it skips t, or fails it when testsupport.Required.
+func startFor(t testing.TB, dir string, args func(port, dir string) []string) *Server {
+	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		missing(t)
 	}
-	s, err := start(bin, t.TempDir(), plainArgs)
+	s, err := start(bin, dir, args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// waitUntil asks done every 20 ms until it reports true, for at most
+// startTimeout, and then fails t saying what it waited for and what done
+// last answered.
+func waitUntil(t testing.TB, what string, done func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		ok, last := done(ctx)
+		if ok {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: not within %v (last answer: %s)", what, startTimeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // plainArgs are the arguments of a server that persists nothing.
@@ -86,17 +112,9 @@ func plainArgs(port, dir string) []string {
 // stopped in t.Cleanup, and waits until the cluster is ready.
 func StartCluster(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		missing(t)
-	}
-	s, err := start(bin, t.TempDir(), func(port, dir string) []string {
+	s := startFor(t, t.TempDir(), func(port, dir string) []string {
 		return append(plainArgs(port, dir), "--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+port+".conf")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
@@ -104,16 +122,11 @@ func StartCluster(t testing.TB) *Server {
 	if err := c.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
 	}
-	for {
+	waitUntil(t, "cluster on "+s.Addr+" ready", func(ctx context.Context) (bool, string) {
 		info, err := c.ClusterInfo(ctx).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			return s
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("cluster on %s not ready within %v: %v %q", s.Addr, startTimeout, err, info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(info, "cluster_state:ok"), fmt.Sprintf("%v %q", err, info)
+	})
+	return s
 }
 
 // StartReplica starts a server that replicates the primary at addr (a
@@ -121,32 +134,17 @@ func StartCluster(t testing.TB) *Server {
 // until its link to the primary is up.
 func StartReplica(t testing.TB, addr string) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		missing(t)
-	}
 	host, pport, _ := net.SplitHostPort(addr)
-	s, err := start(bin, t.TempDir(), func(port, dir string) []string {
+	s := startFor(t, t.TempDir(), func(port, dir string) []string {
 		return append(plainArgs(port, dir), "--replicaof", host, pport)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	for {
+	waitUntil(t, "replica on "+s.Addr+" linked to "+addr, func(ctx context.Context) (bool, string) {
 		info, err := c.Info(ctx, "replication").Result()
-		if err == nil && strings.Contains(info, "master_link_status:up") {
-			return s
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("replica on %s not linked to %s within %v: %v", s.Addr, addr, startTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(info, "master_link_status:up"), fmt.Sprint(err)
+	})
+	return s
 }
 
 // WaitReplicas waits until the server, a primary, counts n replicas whose
@@ -155,18 +153,10 @@ func (s *Server) WaitReplicas(t testing.TB, n int) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	for {
+	waitUntil(t, fmt.Sprintf("primary on %s with %d online replicas", s.Addr, n), func(ctx context.Context) (bool, string) {
 		info, err := c.Info(ctx, "replication").Result()
-		if err == nil && strings.Count(info, ",state=online,") == n {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("primary on %s has not %d online replicas within %v: %v %q", s.Addr, n, startTimeout, err, info)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.Count(info, ",state=online,") == n, fmt.Sprintf("%v %q", err, info)
+	})
 }
 
 // StartSentinel starts a Sentinel that monitors master under name,
@@ -181,10 +171,6 @@ func StartSentinel(t testing.TB, master *Server, name string) *Server {
 // "sentinel down-after-milliseconds NAME 300".
 func StartSentinelConfig(t testing.TB, master *Server, name, extra string) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		missing(t)
-	}
 	dir := t.TempDir()
 	host, mport, _ := net.SplitHostPort(master.Addr)
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -193,27 +179,16 @@ func StartSentinelConfig(t testing.TB, master *Server, name, extra string) *Serv
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := start(bin, dir, func(port, dir string) []string {
+	s := startFor(t, dir, func(port, dir string) []string {
 		return []string{conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--dir", dir}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
 	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	for {
+	waitUntil(t, "sentinel on "+s.Addr+" knows "+name, func(ctx context.Context) (bool, string) {
 		addr, err := c.GetMasterAddrByName(ctx, name).Result()
-		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == master.Addr {
-			return s
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("sentinel on %s does not know %s within %v: %v %v", s.Addr, name, startTimeout, addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == master.Addr, fmt.Sprint(addr, err)
+	})
+	return s
 }
 
 // Shared is a server for a whole test binary, made in TestMain.
