@@ -4,15 +4,23 @@
 //
 // A [Store] works with any [redis.UniversalClient]: a single server
 // (redis.NewClient), Sentinel (redis.NewFailoverClient) or Cluster
-// (redis.NewClusterClient). Each check is one atomic round trip,
+// (redis.NewClusterClient). Each check is one atomic command,
 //
-//	SET <prefix><key> 1 PX <ms> NX
+//	SET <prefix><key> <check id> PX <ms> NX GET
 //
 // where key is the unpadded base64url form of the 32-byte [dpop.ReplayKey]
 // (a hash of the proof key's thumbprint and the jti; the raw jti is never
-// sent to Redis) and ms is the time left until the proof stops being
-// acceptable, rounded up. The reply says whether the key was new. Redis
-// drops each key when it expires, so the store needs no cleaning.
+// sent to Redis), the check id names this one check, and ms is the time
+// left until the proof stops being acceptable, rounded up. The reply (the
+// old value, if any) says whether the key was new; an old value that is the
+// check's own id means the Redis client retried after a lost reply, and the
+// proof is still new. This needs Redis 7.0 or later (a SET NX fallback
+// serves older servers, see [ErrLegacyServer]). Checks that arrive while a
+// round trip is in flight are sent together as one pipeline. Redis drops
+// each key when it expires, so the store needs no cleaning.
+//
+// Options.MinReplicas makes a check wait until replicas have the key
+// (WAIT), for deployments where a failover must not forget a proof.
 //
 // # Failures
 //
