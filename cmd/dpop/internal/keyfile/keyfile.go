@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -258,27 +257,9 @@ func algorithmFor(pub crypto.PublicKey) (dpop.Algorithm, error) {
 }
 
 // PublicKeyJWK returns the public JWK of an EC, Ed25519 or RSA public key,
-// with the members RFC 7638 hashes, for dpop.Thumbprint.
+// for dpop.Thumbprint.
 func PublicKeyJWK(pub crypto.PublicKey) ([]byte, error) {
-	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		crv := map[elliptic.Curve]string{elliptic.P256(): "P-256", elliptic.P384(): "P-384", elliptic.P521(): "P-521"}[k.Curve]
-		if crv == "" {
-			return nil, fmt.Errorf("unsupported curve %s", k.Curve.Params().Name)
-		}
-		raw, err := k.Bytes() // uncompressed point: 0x04 || X || Y
-		if err != nil {
-			return nil, err
-		}
-		n := (len(raw) - 1) / 2
-		return json.Marshal(map[string]string{"kty": "EC", "crv": crv, "x": b64(raw[1 : 1+n]), "y": b64(raw[1+n:])})
-	case ed25519.PublicKey:
-		return json.Marshal(map[string]string{"kty": "OKP", "crv": "Ed25519", "x": b64(k)})
-	case *rsa.PublicKey:
-		return json.Marshal(map[string]string{"kty": "RSA", "n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())})
-	}
-	return nil, fmt.Errorf("a %T key has no JWK form here", pub)
+	return jose.JSONWebKey{Key: pub}.MarshalJSON()
 }
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of a public or
