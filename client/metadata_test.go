@@ -57,9 +57,12 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("no list: %v %v", a, err)
 	}
 
-	for _, bad := range []string{"http://example.com", "https://example.com/?q=1", "https://example.com/#f", "example.com", "https://u@example.com"} {
-		if _, err := Discover(ctx, bad); err == nil {
-			t.Errorf("Discover(%q) accepted", bad)
+	if _, err := Discover(ctx, "http://example.com"); !errors.Is(err, ErrInsecureURL) {
+		t.Errorf("Discover(plain http issuer): got %v, want ErrInsecureURL", err)
+	}
+	for _, bad := range []string{"https://example.com/?q=1", "https://example.com/#f", "example.com", "https://u@example.com"} {
+		if _, err := Discover(ctx, bad); err == nil || errors.Is(err, ErrInsecureURL) {
+			t.Errorf("Discover(%q): got %v, want the not-an-issuer-URL refusal", bad, err)
 		}
 	}
 }
