@@ -163,7 +163,7 @@ func NewJWTValidator(opts JWTOptions) (*JWTValidator, error) {
 		v.algs = append(v.algs, sa)
 	}
 	if v.client == nil {
-		v.client = &http.Client{Timeout: 10 * time.Second}
+		v.client = &http.Client{Timeout: fetchTimeout}
 	}
 	switch {
 	case v.leeway == 0:
