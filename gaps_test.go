@@ -80,6 +80,42 @@ func TestReplayEntryLivesUntilEndOfWindow(t *testing.T) {
 	}
 }
 
+// A negative Leeway means none (VerifierOptions): the window is exactly
+// [now-MaxAge, now], and a proof one second outside either end is refused.
+func TestNegativeLeewayMeansNone(t *testing.T) {
+	ctx := context.Background()
+	k := testKey(t, ES256)
+	const url = "https://server.example.com/token"
+	now := time.Unix(1_800_000_000, 0)
+	req := Request{Method: "POST", URL: url}
+	for _, tc := range []struct {
+		name string
+		iat  time.Time
+		want error
+	}{
+		{"now", now, nil},
+		{"MaxAge ago", now.Add(-DefaultMaxAge), nil},
+		{"one second in the future", now.Add(time.Second), ErrIATInFuture},
+		{"one second older than MaxAge", now.Add(-DefaultMaxAge - time.Second), ErrIATTooOld},
+	} {
+		v, _ := newTestVerifier(t, now.Unix(), VerifierOptions{Leeway: -1})
+		p, err := k.Proof("POST", url, WithIssuedAt(tc.iat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(ctx, p, req)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v, want accepted", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) || ErrorCode(err) != CodeInvalidProof {
+			t.Errorf("%s: %v, want %v (%s)", tc.name, err, tc.want, CodeInvalidProof)
+		}
+	}
+}
+
 func TestProofFromHeaderSizeLimit(t *testing.T) {
 	k := testKey(t, ES256)
 	p, err := k.Proof("POST", "https://server.example.com/token")
