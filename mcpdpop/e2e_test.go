@@ -100,7 +100,7 @@ func TestEndToEnd(t *testing.T) {
 	// Both sessions, GET streams and DELETEs included, met no refusal but
 	// the first request's (no token yet) and the nonce challenges.
 	for _, l := range strings.Split(serverLog(), "\n") {
-		if strings.Contains(l, "request refused") && !strings.Contains(l, "err.code="+dpop.CodeUseNonce) && !strings.Contains(l, `err.got="no Authorization field"`) {
+		if strings.Contains(l, "request refused") && !strings.Contains(l, "error.code="+dpop.CodeUseNonce) && !strings.Contains(l, `error.got="no Authorization field"`) {
 			t.Errorf("the MCP server refused a request of the honest clients: %s", l)
 		}
 	}

@@ -74,7 +74,9 @@ type ServerOptions struct {
 	// ResourceName is the metadata's human-readable resource_name.
 	ResourceName string
 	// Logger, when set, receives every refusal with its evidence (the
-	// failed check, expected and got; never a whole token).
+	// failed check, expected and got; never a whole token), as
+	// resource.Options.Logger: the nonce challenges and the requests
+	// without credentials at debug level.
 	Logger *slog.Logger
 }
 
@@ -134,6 +136,7 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 		RequiredScopes:   opts.Scopes,
 		NonceOnSuccess:   v.NonceSource() != nil,
 		ResourceMetadata: origin + mdPath,
+		Logger:           opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -166,33 +169,22 @@ func Protect(mcp http.Handler, opts ServerOptions) (http.Handler, error) {
 		return a.info, nil
 	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true, ClockSkew: expirySkew})(restore)
 
+	protected := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, _ := resource.CallerFromContext(r.Context())
+		_, token, _ := cutScheme(r.Header.Get("Authorization"))
+		ctx := context.WithValue(r.Context(), acceptedKey{}, &accepted{info: TokenInfo(caller), header: r.Header})
+		r2 := r.WithContext(ctx)
+		r2.Header = r.Header.Clone()
+		r2.Header.Set("Authorization", "Bearer "+token)
+		toSDK.ServeHTTP(w, r2)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == mdPath {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			metadata.ServeHTTP(w, r)
 			return
 		}
-		caller, err := mw.Authenticate(r)
-		if err != nil {
-			if opts.Logger != nil {
-				opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "mcpdpop: request refused",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
-			}
-			resource.WriteError(w, err)
-			return
-		}
-		if caller.Nonce != "" {
-			w.Header().Set("DPoP-Nonce", caller.Nonce)
-			w.Header().Set("Cache-Control", "no-store")
-		}
-		token := r.Header.Get("Authorization")
-		_, token, _ = cutScheme(token)
-		ctx := resource.NewContext(r.Context(), caller)
-		ctx = context.WithValue(ctx, acceptedKey{}, &accepted{info: TokenInfo(caller), header: r.Header})
-		r2 := r.WithContext(ctx)
-		r2.Header = r.Header.Clone()
-		r2.Header.Set("Authorization", "Bearer "+token)
-		toSDK.ServeHTTP(w, r2)
+		protected.ServeHTTP(w, r)
 	}), nil
 }
 

@@ -59,7 +59,7 @@ func main() {
 			Resource:             endpoint,
 			AuthorizationServers: []string{*issuer},
 			Tokens:               resource.NewTokenCache(tokens, resource.TokenCacheOptions{}),
-			Logger:               slog.New(slog.NewTextHandler(os.Stderr, nil)),
+			Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		})
 	if err != nil {
 		log.Fatal(err)
