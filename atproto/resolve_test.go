@@ -104,8 +104,17 @@ func TestResolveHandle(t *testing.T) {
 	if _, err := r.ResolveHandle(ctx, "alice.test"); !errors.Is(err, ErrHandleConflict) {
 		t.Fatalf("two records: %v", err)
 	}
+	w.mu.Lock()
+	w.txt["_atproto.alice.test"] = []string{"did=did:key:z6Mk"}
+	w.mu.Unlock()
+	if _, err := r.ResolveHandle(ctx, "alice.test"); !errors.Is(err, ErrHandleNotFound) || !errors.Is(err, ErrInvalidDID) {
+		t.Fatalf("a did:key record: got %v, want ErrHandleNotFound and ErrInvalidDID", err)
+	}
 	if _, err := r.ResolveHandle(ctx, "not a handle"); !errors.Is(err, ErrInvalidHandle) {
 		t.Fatalf("got %v", err)
+	}
+	if _, err := r.ResolveDID(ctx, "did:key:z6Mk"); !errors.Is(err, ErrInvalidDID) {
+		t.Fatalf("ResolveDID(did:key): got %v, want ErrInvalidDID", err)
 	}
 }
 
