@@ -122,3 +122,39 @@ func ExampleJoinURL() {
 	// https://api.example.com/v1/items/42 <nil>
 	// dpop: not an absolute http or https URI: path does not start with a slash
 }
+
+// A DPoP-Nonce value is 1*NQCHAR (RFC 9449 §8.1): printable ASCII without
+// space, double quote or backslash.
+func ExampleIsValidNonce() {
+	fmt.Println(dpop.IsValidNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"))
+	fmt.Println(dpop.IsValidNonce(`a "quoted" nonce`))
+	fmt.Println(dpop.IsValidNonce(""))
+	// Output:
+	// true
+	// false
+	// false
+}
+
+// An HTTP method is a token (RFC 9110 §5.6.2); Key.Proof refuses any other
+// htm.
+func ExampleIsToken() {
+	fmt.Println(dpop.IsToken("PATCH"))
+	fmt.Println(dpop.IsToken("GET /"))
+	// Output:
+	// true
+	// false
+}
+
+// An access token sent as "Authorization: DPoP <token>" is a token68 (RFC
+// 9110 §11.2): trailing "=" only, no space.
+func ExampleIsToken68() {
+	fmt.Println(dpop.IsToken68("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"))
+	fmt.Println(dpop.IsToken68("abc=="))
+	fmt.Println(dpop.IsToken68("a=b"))
+	fmt.Println(dpop.IsToken68("two words"))
+	// Output:
+	// true
+	// true
+	// false
+	// false
+}
