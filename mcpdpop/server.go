@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -205,11 +204,9 @@ type acceptedKey struct{}
 // MetadataPath returns the path of the RFC 9728 metadata of the MCP
 // endpoint resource: "/.well-known/oauth-protected-resource" followed by
 // the endpoint's path (RFC 9728 §3.1), where MCP clients look first.
+// It is [resource.MetadataPath], which refuses anything but an absolute
+// http or https URL without query or fragment.
 func MetadataPath(resourceURL string) (string, error) {
-	u, err := url.Parse(resourceURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("mcpdpop: the resource %q is not an absolute http(s) URL", resourceURL)
-	}
 	return resource.MetadataPath(resourceURL)
 }
 
