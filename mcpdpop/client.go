@@ -134,8 +134,6 @@ func NewOAuthHandler(key *dpop.Key, cfg *auth.AuthorizationCodeHandlerConfig, op
 	return h, nil
 }
 
-// TokenSource implements [auth.OAuthHandler]. The tokens it returns have
-// passed [client.CheckToken].
 // binding is the token type the handler accepts.
 func (h *OAuthHandler) binding() client.TokenBinding {
 	if h.allowBearer {
@@ -144,6 +142,8 @@ func (h *OAuthHandler) binding() client.TokenBinding {
 	return client.RequireDPoP
 }
 
+// TokenSource implements [auth.OAuthHandler]. The tokens it returns have
+// passed [client.CheckToken].
 func (h *OAuthHandler) TokenSource(ctx context.Context) (oauth2.TokenSource, error) {
 	return h.inner.TokenSource(ctx)
 }
