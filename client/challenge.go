@@ -13,7 +13,8 @@ import (
 // (RFC 9110 §11.6.1): a scheme with either a token68 or a list of
 // parameters.
 type Challenge struct {
-	// Scheme is the auth-scheme as sent; compare it with strings.EqualFold.
+	// Scheme is the auth-scheme as sent; compare it without regard to
+	// ASCII case (RFC 9110 §11.1).
 	Scheme string
 	// Token68 is the token68 form of the credentials, if the challenge
 	// used it instead of parameters.
@@ -101,7 +102,7 @@ func ChallengesFromHeader(h http.Header) []Challenge {
 // dpopChallenge returns the first challenge of h with the DPoP scheme.
 func dpopChallenge(h http.Header) (Challenge, bool) {
 	for _, c := range ChallengesFromHeader(h) {
-		if strings.EqualFold(c.Scheme, "DPoP") {
+		if syntax.EqualFoldASCII(c.Scheme, "DPoP") {
 			return c, true
 		}
 	}

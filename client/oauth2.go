@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dpopkit/dpop/internal/syntax"
 )
 
 // ErrNotDPoPBound is returned when the authorization server issued a token
@@ -69,11 +70,11 @@ func CheckToken(tok *oauth2.Token, binding TokenBinding) (*oauth2.Token, error) 
 	}
 	var typ string
 	switch {
-	case strings.EqualFold(tok.TokenType, "DPoP"):
+	case syntax.EqualFoldASCII(tok.TokenType, "DPoP"):
 		typ = "DPoP"
-	case strings.EqualFold(tok.TokenType, "Bearer") && binding == AllowBearer:
+	case syntax.EqualFoldASCII(tok.TokenType, "Bearer") && binding == AllowBearer:
 		typ = "Bearer"
-	case strings.EqualFold(tok.TokenType, "Bearer"):
+	case syntax.EqualFoldASCII(tok.TokenType, "Bearer"):
 		return nil, fmt.Errorf("%w: token_type is Bearer and the Bearer fallback is not allowed", ErrNotDPoPBound)
 	default:
 		return nil, fmt.Errorf("%w: token_type %q", ErrNotDPoPBound, tok.TokenType)

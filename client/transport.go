@@ -152,10 +152,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		token, scheme = "", ""
 	}
 	sign := true
-	if strings.EqualFold(scheme, "Bearer") && !t.SignBearer {
+	if syntax.EqualFoldASCII(scheme, "Bearer") && !t.SignBearer {
 		sign = false
 	}
-	if !strings.EqualFold(scheme, "DPoP") {
+	if !syntax.EqualFoldASCII(scheme, "DPoP") {
 		token = ""
 	}
 	if !sign {
