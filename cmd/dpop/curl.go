@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -151,10 +149,8 @@ func runCurl(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return failf(stderr, u.name, "reading the session: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := commandContext(ctx, *timeout)
 	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	log := io.Discard
 	if *verbose {

@@ -9,10 +9,8 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dpopkit/dpop/atproto"
@@ -105,10 +103,8 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	input := positional[0]
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := commandContext(ctx, *timeout)
 	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	log := io.Discard
 	if *verbose {

@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -344,4 +346,12 @@ func checkRequest(method, url, nonce string) string {
 		return "-nonce has characters a nonce cannot have (RFC 9449 §8.1)"
 	}
 	return ""
+}
+
+// commandContext bounds ctx by timeout and ends it on Ctrl-C or SIGTERM,
+// for the commands that talk to servers.
+func commandContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	return ctx, func() { stop(); cancel() }
 }

@@ -12,10 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -221,10 +219,8 @@ func runToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if !ok {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	ctx, cancel := commandContext(ctx, f.timeout)
 	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	t := &tokenRun{tokenFlags: f, stdin: stdin, stderr: stderr, log: io.Discard, nonces: &client.MemoryNonceCache{}}
 	if !f.silent {
