@@ -308,7 +308,7 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 	expires := iat.Add(v.maxAge + v.leeway + time.Second)
 	seen, err := v.replay.Seen(ctx, replayKey(hdr.key.jkt, c.jti), expires)
 	if err != nil {
-		return nil, &Error{Code: CodeTemporarilyUnavailable, Description: "DPoP replay check unavailable", Check: "replay", Expected: "an answer from the replay store", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+		return nil, unavailable("DPoP replay check unavailable", "replay", "the replay store", err)
 	}
 	if seen {
 		return nil, refuse(ErrReplay, "DPoP proof was already used", "replay", "a jti not used before with key "+hdr.key.jkt, "jti "+clip(c.jti)+" already used")
@@ -399,7 +399,7 @@ func (v *Verifier) checkNonce(ctx context.Context, nonce, expected string) error
 			return nil
 		}
 		if !errors.Is(err, ErrNonceInvalid) {
-			return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce check unavailable", Check: "nonce", Expected: "an answer from the nonce source", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+			return unavailable("nonce check unavailable", "nonce", "the nonce source", err)
 		}
 		sentinel, desc = ErrNonceInvalid, "nonce is not valid"
 		why := strings.TrimPrefix(err.Error(), ErrNonceInvalid.Error()+": ")
@@ -410,9 +410,16 @@ func (v *Verifier) checkNonce(ctx context.Context, nonce, expected string) error
 	}
 	fresh, err := v.nonces.Nonce(ctx)
 	if err != nil {
-		return &Error{Code: CodeTemporarilyUnavailable, Description: "nonce source unavailable", Check: "nonce", Expected: "an answer from the nonce source", Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
+		return unavailable("nonce source unavailable", "nonce", "the nonce source", err)
 	}
 	return &Error{Code: CodeUseNonce, Description: desc, Nonce: fresh, Check: "nonce", Expected: "a nonce this server issued and still accepts", Got: got, err: sentinel}
+}
+
+// unavailable is the temporarily_unavailable [Error] for a dependency
+// (what names it) that could not answer; it wraps ErrStoreUnavailable and
+// the dependency's error.
+func unavailable(desc, check, what string, err error) *Error {
+	return &Error{Code: CodeTemporarilyUnavailable, Description: desc, Check: check, Expected: "an answer from " + what, Got: clip(err.Error()), err: fmt.Errorf("%w: %w", ErrStoreUnavailable, err)}
 }
 
 // window describes the iat window at now, for evidence.
