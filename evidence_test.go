@@ -124,6 +124,12 @@ func TestEvidence(t *testing.T) {
 			check: "size", expected: "at most 100 bytes", got: "*"},
 		{name: "replay", proof: "REPLAY",
 			check: "replay", expected: "a jti not used before with key " + k.Thumbprint(), got: "jti *"},
+		{name: "replay store down", opts: VerifierOptions{Replay: atkFailingStore{}}, proof: good, code: CodeTemporarilyUnavailable,
+			check: "replay", expected: "an answer from the replay store", got: "store down"},
+		{name: "nonce check down", opts: VerifierOptions{Nonces: atkFailingNonces{}}, proof: proof("GET", u, now, WithNonce(fresh)), code: CodeTemporarilyUnavailable,
+			check: "nonce", expected: "an answer from the nonce source", got: "down"},
+		{name: "nonce source down", opts: VerifierOptions{Nonces: atkFailingNonces{}}, proof: good, code: CodeTemporarilyUnavailable,
+			check: "nonce", expected: "an answer from the nonce source", got: "down"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
